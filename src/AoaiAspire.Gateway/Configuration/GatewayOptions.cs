@@ -1,0 +1,108 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace AoaiAspire.Gateway.Configuration;
+
+/// <summary>Configuration section <c>Gateway</c>. Backends are read separately (<c>Gateway:Backends</c>).</summary>
+internal sealed class GatewayOptions
+{
+    public const string SectionName = "Gateway";
+
+    /// <summary>Accept callers without a key. Allowed only when no consumers are configured. Default false (true in demo mode).</summary>
+    public bool AllowAnonymous { get; set; }
+
+    /// <summary>Key for <c>/admin/*</c> and the status page. When absent those endpoints are off. Default none.</summary>
+    public string? AdminKey { get; set; }
+
+    /// <summary><c>api-version</c> sent upstream when the caller gives none (v1-style calls). Default <c>2024-10-21</c>.</summary>
+    [Required]
+    public string DefaultApiVersion { get; set; } = "2024-10-21";
+
+    /// <summary>Largest request body accepted and buffered for replay; larger gets 413. Default 16 MiB.</summary>
+    [Range(1024, 1L << 30)]
+    public long MaxRequestBodySize { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Callers by name.</summary>
+    public Dictionary<string, ConsumerOptions> Consumers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public RoutingOptions Routing { get; set; } = new();
+
+    public CircuitBreakerOptions CircuitBreaker { get; set; } = new();
+
+    public UpstreamOptions Upstream { get; set; } = new();
+}
+
+/// <summary>A caller of the gateway (<c>Gateway:Consumers:{name}</c>).</summary>
+internal sealed class ConsumerOptions
+{
+    /// <summary>Keys in clear text; several allow rotation without downtime.</summary>
+    public List<string> Keys { get; set; } = [];
+
+    /// <summary>SHA-256 hashes (hex) of keys, for operators who keep no clear keys in configuration.</summary>
+    public List<string> KeyHashes { get; set; } = [];
+
+    /// <summary>Logical deployments this consumer may call; empty means all. Default empty.</summary>
+    public List<string> Deployments { get; set; } = [];
+}
+
+/// <summary><c>Gateway:Routing</c>.</summary>
+internal sealed class RoutingOptions
+{
+    /// <summary>Backend choice inside a priority group: <c>priority</c> (weighted, default), <c>round-robin</c>, <c>least-latency</c>.</summary>
+    [Required]
+    public string Policy { get; set; } = LoadBalancing.LoadBalancingPolicies.Priority;
+
+    /// <summary>Upstream attempts per caller request; 0 means one per candidate backend. Default 0.</summary>
+    [Range(0, 64)]
+    public int MaxAttempts { get; set; }
+
+    /// <summary>How long a backend is benched after a 429 that carries no Retry-After. Default 10 s.</summary>
+    public TimeSpan DefaultThrottleDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The longest a backend is benched for one 429, whatever its Retry-After says (a daily quota says
+    /// 86,400 s; after this cap the backend is tried again and, if still exhausted, benched again). Default 5 min.
+    /// </summary>
+    public TimeSpan MaxThrottleDuration { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Weight of the newest sample in the latency average (EWMA). Default 0.3.</summary>
+    [Range(0.01, 1.0)]
+    public double LatencySmoothing { get; set; } = 0.3;
+}
+
+/// <summary><c>Gateway:CircuitBreaker</c>: per-backend breaker on 5xx, 408, timeouts and connection failures.</summary>
+internal sealed class CircuitBreakerOptions
+{
+    /// <summary>Failures in a row that open the circuit. Default 5.</summary>
+    [Range(1, 10_000)]
+    public int ConsecutiveFailures { get; set; } = 5;
+
+    /// <summary>Failure share within <see cref="SamplingDuration"/> that opens the circuit. Default 0.5.</summary>
+    [Range(0.01, 1.0)]
+    public double FailureRatio { get; set; } = 0.5;
+
+    /// <summary>Attempts needed in the window before the ratio counts. Default 10.</summary>
+    [Range(1, 100_000)]
+    public int MinimumThroughput { get; set; } = 10;
+
+    /// <summary>Window for the failure ratio. Default 30 s.</summary>
+    public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an open circuit stays open before one trial request. Default 30 s.</summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary><c>Gateway:Upstream</c>: timeouts of calls to backends.</summary>
+internal sealed class UpstreamOptions
+{
+    /// <summary>TCP+TLS connect. Default 5 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Until the response headers arrive (a non-streaming completion sends them when done). Default 100 s.</summary>
+    public TimeSpan FirstByteTimeout { get; set; } = TimeSpan.FromSeconds(100);
+
+    /// <summary>Longest silence while copying a response body (streams). Default 30 s.</summary>
+    public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Lifetime of a pooled connection (so DNS changes are seen). Default 5 min.</summary>
+    public TimeSpan PooledConnectionLifetime { get; set; } = TimeSpan.FromMinutes(5);
+}

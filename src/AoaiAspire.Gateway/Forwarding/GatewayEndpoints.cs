@@ -1,0 +1,139 @@
+using System.Text.Json;
+using AoaiAspire.Gateway.Configuration;
+using AoaiAspire.Gateway.Consumers;
+using AoaiAspire.Gateway.Errors;
+using Microsoft.Extensions.Options;
+
+namespace AoaiAspire.Gateway.Forwarding;
+
+/// <summary>The caller-facing routes: Azure style and OpenAI v1 style, and the models list.</summary>
+internal static class GatewayEndpoints
+{
+    /// <summary>Operations forwarded; anything else is refused here rather than sent to a backend.</summary>
+    private static readonly HashSet<string> Operations = new(StringComparer.Ordinal)
+    {
+        "chat/completions", "completions", "embeddings", "images/generations",
+        "audio/transcriptions", "audio/translations", "audio/speech",
+    };
+
+    public static IEndpointRouteBuilder MapGateway(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.Map("/openai/deployments/{deployment}/{**operation}", (HttpContext context, string deployment, string? operation)
+            => HandleAsync(context, deployment, operation ?? ""));
+        endpoints.Map("/openai/v1/{**operation}", (HttpContext context, string? operation) => HandleAsync(context, null, operation ?? ""));
+        endpoints.Map("/v1/{**operation}", (HttpContext context, string? operation) => HandleAsync(context, null, operation ?? ""));
+        endpoints.Map("/openai/models", (HttpContext context) => HandleAsync(context, null, "models"));
+        return endpoints;
+    }
+
+    private static async Task HandleAsync(HttpContext context, string? deployment, string operation)
+    {
+        var services = context.RequestServices;
+        var isModels = operation == "models";
+        var method = context.Request.Method;
+        if (isModels ? !HttpMethods.IsGet(method) : !HttpMethods.IsPost(method))
+        {
+            context.Response.Headers.Allow = isModels ? "GET" : "POST";
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, GatewayErrorCodes.MethodNotAllowed,
+                $"Method {method} is not allowed here; use {(isModels ? "GET" : "POST")}.").ConfigureAwait(false);
+            return;
+        }
+
+        // Authenticate the caller. Its key never goes upstream (HeaderRules).
+        var consumer = services.GetRequiredService<ConsumerDirectory>().Authenticate(context.Request);
+        if (consumer is null)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized,
+                "Access denied due to a missing or invalid key. Send a gateway key in the 'api-key' header or as 'Authorization: Bearer <key>'.").ConfigureAwait(false);
+            return;
+        }
+
+        var catalog = services.GetRequiredService<BackendRegistry>().Catalog;
+        if (isModels)
+        {
+            await WriteModelsAsync(context, catalog, consumer).ConfigureAwait(false);
+            return;
+        }
+        if (!Operations.Contains(operation))
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, GatewayErrorCodes.NotFound,
+                $"Operation '{operation}' is not supported by the gateway.").ConfigureAwait(false);
+            return;
+        }
+
+        var gateway = services.GetRequiredService<IOptionsMonitor<GatewayOptions>>().CurrentValue;
+        var (body, tooLarge) = await BufferedBody.ReadAsync(context.Request, gateway.MaxRequestBodySize, context.RequestAborted).ConfigureAwait(false);
+        using (body)
+        {
+            if (tooLarge)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, GatewayErrorCodes.PayloadTooLarge,
+                    $"The request body is larger than the gateway's limit of {gateway.MaxRequestBodySize} bytes.").ConfigureAwait(false);
+                return;
+            }
+            var contentType = context.Request.ContentType;
+            var isJson = contentType is null || contentType.Contains("json", StringComparison.OrdinalIgnoreCase);
+            RequestInfo info = default;
+            if (isJson)
+            {
+                if (body.Length == 0)
+                {
+                    await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, "The request body is empty.").ConfigureAwait(false);
+                    return;
+                }
+                if (!RequestInfo.TryParse(body.Span, needModel: deployment is null, out info, out var error))
+                {
+                    await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.InvalidJson, error!).ConfigureAwait(false);
+                    return;
+                }
+            }
+            else if (deployment is null)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, GatewayErrorCodes.UnsupportedMediaType,
+                    "v1-style calls take a JSON body with 'model'; use the Azure-style path for other content types.").ConfigureAwait(false);
+                return;
+            }
+
+            deployment ??= info.Model!;
+            if (!catalog.Routes.TryGetValue(deployment, out var route))
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, GatewayErrorCodes.DeploymentNotFound,
+                    $"The API deployment '{deployment}' does not exist on this gateway.").ConfigureAwait(false);
+                return;
+            }
+            if (!consumer.MayCall(route.Name))
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status403Forbidden, GatewayErrorCodes.Forbidden,
+                    $"This key may not call deployment '{route.Name}'.").ConfigureAwait(false);
+                return;
+            }
+
+            var forwarder = services.GetRequiredService<GatewayForwarder>();
+            await forwarder.ForwardAsync(context, new ForwardRequest(route, operation, DeploymentScoped: true, context.Request.QueryString.Value ?? "", body.Memory, contentType)).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WriteModelsAsync(HttpContext context, BackendCatalog catalog, Consumer consumer)
+    {
+        context.Response.ContentType = "application/json";
+        await using var writer = new Utf8JsonWriter(context.Response.BodyWriter);
+        writer.WriteStartObject();
+        writer.WriteString("object", "list");
+        writer.WriteStartArray("data");
+        foreach (var name in catalog.DeploymentNames)
+        {
+            if (!consumer.MayCall(name))
+            {
+                continue;
+            }
+            writer.WriteStartObject();
+            writer.WriteString("id", name);
+            writer.WriteString("object", "model");
+            writer.WriteNumber("created", 0);
+            writer.WriteString("owned_by", "aoai-aspire");
+            writer.WriteEndObject();
+        }
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+}

@@ -1,0 +1,193 @@
+using System.Text.Json;
+
+namespace AoaiAspire.Gateway.Forwarding;
+
+/// <summary>
+/// What the gateway needs from a JSON request body, found in one allocation-free pass that also
+/// validates it: the v1-style <c>model</c>, streaming, and the inputs of the token estimate.
+/// </summary>
+internal struct RequestInfo
+{
+    /// <summary>The body's <c>model</c> (the logical deployment for v1-style calls).</summary>
+    public string? Model;
+    public bool Stream;
+    /// <summary>Whether the caller set <c>stream_options.include_usage</c>; null when absent.</summary>
+    public bool? IncludeUsage;
+    /// <summary><c>max_tokens</c> or <c>max_completion_tokens</c>; null when absent.</summary>
+    public int? MaxTokens;
+    /// <summary><c>n</c> (choices), at least 1.</summary>
+    public int Choices;
+    /// <summary>UTF-8 bytes of the text in <c>messages</c>, <c>prompt</c> and <c>input</c>.</summary>
+    public long PromptBytes;
+    /// <summary>Number of chat messages or inputs.</summary>
+    public int PromptItems;
+
+    private enum Field { None, Model, Stream, MaxTokens, N, StreamOptions, Prompt, Other }
+
+    /// <summary>Scans <paramref name="json"/>; on failure returns false with a message for the caller.</summary>
+    public static bool TryParse(ReadOnlySpan<byte> json, bool needModel, out RequestInfo info, out string? error)
+    {
+        info = new RequestInfo { Choices = 1 };
+        error = null;
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            error = "The request body is not valid UTF-8.";
+            return false;
+        }
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                error = "The request body must be a JSON object.";
+                return false;
+            }
+            var field = Field.None;
+            while (reader.Read())
+            {
+                var depth = reader.CurrentDepth;
+                if (depth == 1 && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    field = reader.ValueTextEquals("model"u8) ? Field.Model
+                        : reader.ValueTextEquals("stream"u8) ? Field.Stream
+                        : reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8) ? Field.MaxTokens
+                        : reader.ValueTextEquals("n"u8) ? Field.N
+                        : reader.ValueTextEquals("stream_options"u8) ? Field.StreamOptions
+                        : reader.ValueTextEquals("messages"u8) || reader.ValueTextEquals("prompt"u8) || reader.ValueTextEquals("input"u8) ? Field.Prompt
+                        : Field.Other;
+                    continue;
+                }
+                if (depth == 1 && reader.TokenType is JsonTokenType.EndArray or JsonTokenType.EndObject)
+                {
+                    continue;
+                }
+                if (depth == 1)
+                {
+                    if (!ReadTopLevelValue(ref reader, field, ref info, out error))
+                    {
+                        return false;
+                    }
+                    if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && field is not (Field.StreamOptions or Field.Prompt))
+                    {
+                        reader.Skip();
+                    }
+                    continue;
+                }
+                if (field == Field.Prompt)
+                {
+                    if (reader.TokenType == JsonTokenType.String)
+                    {
+                        info.PromptBytes += reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
+                        if (depth == 2)
+                        {
+                            info.PromptItems++;
+                        }
+                    }
+                    else if (depth == 2 && reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        info.PromptItems++;
+                    }
+                }
+                else if (field == Field.StreamOptions && depth == 2 && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("include_usage"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False))
+                    {
+                        error = "'stream_options.include_usage' must be a boolean.";
+                        return false;
+                    }
+                    info.IncludeUsage = reader.TokenType == JsonTokenType.True;
+                }
+            }
+        }
+        catch (JsonException ex)
+        {
+            error = $"The request body is not valid JSON: {ex.Message}";
+            return false;
+        }
+        if (needModel && string.IsNullOrEmpty(info.Model))
+        {
+            error = "'model' is required: set it to the deployment name.";
+            return false;
+        }
+        return true;
+    }
+
+    private static bool ReadTopLevelValue(ref Utf8JsonReader reader, Field field, ref RequestInfo info, out string? error)
+    {
+        error = null;
+        switch (field)
+        {
+            case Field.Model:
+                if (reader.TokenType != JsonTokenType.String)
+                {
+                    error = "'model' must be a string.";
+                    return false;
+                }
+                info.Model = reader.GetString();
+                if (info.Model is { Length: > 256 })
+                {
+                    error = "'model' is too long.";
+                    return false;
+                }
+                return true;
+            case Field.Stream:
+                if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+                {
+                    info.Stream = reader.TokenType == JsonTokenType.True;
+                    return true;
+                }
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    return true;
+                }
+                error = "'stream' must be a boolean.";
+                return false;
+            case Field.MaxTokens:
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    return true;
+                }
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var max) || max < 1)
+                {
+                    error = "'max_tokens' must be a positive integer no larger than 2147483647.";
+                    return false;
+                }
+                info.MaxTokens = max;
+                return true;
+            case Field.N:
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    return true;
+                }
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var n) || n is < 1 or > 128)
+                {
+                    error = "'n' must be an integer from 1 to 128.";
+                    return false;
+                }
+                info.Choices = n;
+                return true;
+            case Field.StreamOptions:
+                if (reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.Null))
+                {
+                    error = "'stream_options' must be an object.";
+                    return false;
+                }
+                return true;
+            case Field.Prompt:
+                if (reader.TokenType == JsonTokenType.String)
+                {
+                    info.PromptBytes += reader.ValueSpan.Length;
+                    info.PromptItems++;
+                }
+                else if (reader.TokenType is not (JsonTokenType.StartArray or JsonTokenType.Null))
+                {
+                    error = "'messages', 'prompt' and 'input' must be strings or arrays.";
+                    return false;
+                }
+                return true;
+            default:
+                return true;
+        }
+    }
+}

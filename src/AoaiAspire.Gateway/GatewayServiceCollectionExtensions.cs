@@ -1,0 +1,126 @@
+using AoaiAspire.Gateway.Configuration;
+using AoaiAspire.Gateway.Consumers;
+using AoaiAspire.Gateway.Errors;
+using AoaiAspire.Gateway.Forwarding;
+using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.LoadBalancing;
+using Azure.Core;
+using Azure.Identity;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.Options;
+
+namespace AoaiAspire.Gateway;
+
+internal static partial class GatewayServiceCollectionExtensions
+{
+    /// <summary>Registers the gateway: options validated at start-up, backends, state, selection, forwarding.</summary>
+    public static WebApplicationBuilder AddGateway(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<GatewayOptions>()
+            .Bind(builder.Configuration.GetSection(GatewayOptions.SectionName))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = builder.Configuration.GetValue<long?>("Gateway:MaxRequestBodySize") ?? new GatewayOptions().MaxRequestBodySize;
+        });
+
+        services.AddSingleton<BackendRegistry>();
+        services.AddSingleton<BackendStateUpdater>();
+        services.AddSingleton<ConsumerDirectory>();
+        services.AddSingleton<UpstreamInvoker>();
+        services.AddSingleton(sp => new Lazy<TokenCredential>(() => CreateCredential(sp.GetRequiredService<IConfiguration>())));
+        services.AddSingleton<UpstreamCredentials>();
+        services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<IOptions<GatewayOptions>>().Value.Routing.Policy.ToLowerInvariant() switch
+        {
+            LoadBalancingPolicies.RoundRobin => new RoundRobinPolicy(),
+            LoadBalancingPolicies.LeastLatency => new LeastLatencyPolicy(),
+            _ => new WeightedPolicy(Random.Shared),
+        });
+        services.AddSingleton<BackendSelector>();
+        services.AddSingleton<GatewayForwarder>();
+        services.AddHostedService<GatewayStartup>();
+        return builder;
+    }
+
+    /// <summary>One credential for the process: a managed identity with <c>AZURE_CLIENT_ID</c> when given, else the default chain.</summary>
+    private static TokenCredential CreateCredential(IConfiguration configuration)
+    {
+        var clientId = configuration["Gateway:Upstream:ManagedIdentityClientId"] ?? configuration["AZURE_CLIENT_ID"];
+        return new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = clientId });
+    }
+
+    /// <summary>The request pipeline: errors in the Azure OpenAI shape, health endpoints, the gateway's routes.</summary>
+    public static WebApplication MapGatewayPipeline(this WebApplication app)
+    {
+        app.UseGatewayErrors();
+        app.MapDefaultEndpoints();
+        app.MapGateway();
+        return app;
+    }
+
+    /// <summary>Every error the gateway produces, even an unexpected one, is an Azure OpenAI-shaped JSON error.</summary>
+    public static WebApplication UseGatewayErrors(this WebApplication app)
+    {
+        app.UseExceptionHandler(errorApp => errorApp.Run(async context =>
+        {
+            var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+            if (error is BadHttpRequestException bad)
+            {
+                await GatewayErrors.WriteAsync(context, bad.StatusCode, bad.StatusCode == 413 ? GatewayErrorCodes.PayloadTooLarge : GatewayErrorCodes.BadRequest, bad.Message).ConfigureAwait(false);
+                return;
+            }
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status500InternalServerError, GatewayErrorCodes.Internal,
+                "The gateway failed to process the request. It has been logged.").ConfigureAwait(false);
+        }));
+        app.UseStatusCodePages(async status =>
+        {
+            var context = status.HttpContext;
+            if (context.Response.ContentLength is null && context.Response.ContentType is null)
+            {
+                await GatewayErrors.WriteAsync(context, context.Response.StatusCode, context.Response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    context.Response.StatusCode == 404 ? "Resource not found." : "The request could not be processed.").ConfigureAwait(false);
+            }
+        });
+        return app;
+    }
+}
+
+/// <summary>Builds the backend catalog at start-up (a bad configuration stops the process with the key to fix) and says how the gateway is set up.</summary>
+internal sealed partial class GatewayStartup(BackendRegistry registry, ConsumerDirectory consumers, IOptions<GatewayOptions> options, IServiceProvider services, ILogger<GatewayStartup> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var catalog = registry.Catalog;
+        if (services.GetService<Simulator.SimulatorHost>() is not null)
+        {
+            LogDemoMode(logger, catalog.Backends.Length, string.Join(", ", catalog.Backends.Select(b => $"{b.Name} (priority {b.Definition.Priority})")));
+        }
+        else
+        {
+            LogBackends(logger, catalog.Backends.Length, catalog.Routes.Count, options.Value.Routing.Policy);
+        }
+        if (consumers.AllowsAnonymous)
+        {
+            LogAnonymous(logger);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(1401, LogLevel.Warning, "Demo mode: no backends are configured, so {Count} simulated regions run in this process: {Regions}. Configure real ones under Gateway:Backends:{{name}} (Endpoint, ApiKey or Entra ID, Priority, Weight, Deployments:{{logical}}={{upstream}}); see README.")]
+    private static partial void LogDemoMode(ILogger logger, int count, string regions);
+
+    [LoggerMessage(1402, LogLevel.Information, "Gateway serving {Backends} backends for {Deployments} deployments with policy {Policy}.")]
+    private static partial void LogBackends(ILogger logger, int backends, int deployments, string policy);
+
+    [LoggerMessage(1403, LogLevel.Warning, "No consumers configured: the gateway accepts any caller without a key. Configure Gateway:Consumers:{{name}}:Keys to require keys.")]
+    private static partial void LogAnonymous(ILogger logger);
+}

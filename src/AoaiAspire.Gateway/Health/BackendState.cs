@@ -1,0 +1,286 @@
+using AoaiAspire.Backends.Configuration;
+
+namespace AoaiAspire.Gateway.Health;
+
+/// <summary>What the health probe last said of a backend (the active side).</summary>
+internal enum ProbeVerdict
+{
+    Unknown,
+    Healthy,
+    Throttled,
+    AuthFailure,
+    Unreachable,
+    Erroring,
+}
+
+internal enum CircuitState
+{
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+/// <summary>
+/// Everything the gateway knows of one backend. Read lock-free on the request path; written only through
+/// <see cref="BackendStateUpdater"/> (one writer, as in YARP's Health/). Passive observations (live traffic:
+/// throttles, circuit) and the active verdict (the probe) are kept apart and both consulted by
+/// <see cref="IsAvailable"/>. Times are UTC ticks so that they mean the same on every replica.
+/// </summary>
+internal sealed class BackendState
+{
+    private readonly Lock _circuitLock = new();
+
+    // Passive: throttling from live 429s (ours or another replica's).
+    private long _throttledUntil;
+
+    // Passive: circuit breaker; guarded by _circuitLock (a few integers, never held across I/O).
+    private CircuitState _circuit;
+    private long _circuitOpenUntil;
+    private long _windowStart;
+    private int _windowAttempts;
+    private int _windowFailures;
+    private int _consecutiveFailures;
+    private long _trialStartedAt;
+
+    // Active: the probe's verdict.
+    private volatile ProbeVerdict _probeVerdict;
+    private long _probeUntil;
+    private long _probeLatencyTicks;
+    private long _probeCheckedAt;
+
+    // Observed latency (EWMA, ms) and counters.
+    private double _latencyMs = double.NaN;
+    private long _requests, _failures, _throttles, _circuitOpenings;
+
+    public BackendState(BackendDefinition definition) => Definition = definition;
+
+    /// <summary>The configuration; swapped when configuration reloads (state is kept by backend name).</summary>
+    public BackendDefinition Definition { get; internal set; }
+
+    public string Name => Definition.Name;
+
+    public long ThrottledUntil => Volatile.Read(ref _throttledUntil);
+    public CircuitState Circuit { get { lock (_circuitLock) { return _circuit; } } }
+    public long CircuitOpenUntil => Volatile.Read(ref _circuitOpenUntil);
+    public ProbeVerdict ProbeVerdict => _probeVerdict;
+    public long ProbeVerdictUntil => Volatile.Read(ref _probeUntil);
+    public TimeSpan ProbeLatency => TimeSpan.FromTicks(Volatile.Read(ref _probeLatencyTicks));
+    public long ProbeCheckedAt => Volatile.Read(ref _probeCheckedAt);
+
+    /// <summary>Smoothed latency of successful attempts in milliseconds; NaN before the first.</summary>
+    public double LatencyMs => Volatile.Read(ref _latencyMs);
+    public long Requests => Interlocked.Read(ref _requests);
+    public long Failures => Interlocked.Read(ref _failures);
+    public long Throttles => Interlocked.Read(ref _throttles);
+    public long CircuitOpenings => Interlocked.Read(ref _circuitOpenings);
+
+    /// <summary>
+    /// Can this backend take a request at <paramref name="now"/>? Cheap and lock-free except for an
+    /// open circuit whose break has ended, where exactly one caller wins the trial (half-open).
+    /// </summary>
+    public bool IsAvailable(long now)
+    {
+        if (Volatile.Read(ref _throttledUntil) > now)
+        {
+            return false;
+        }
+        var verdict = _probeVerdict;
+        if (verdict is ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure
+            || (verdict == ProbeVerdict.Throttled && Volatile.Read(ref _probeUntil) > now))
+        {
+            return false;
+        }
+        return Volatile.Read(ref _circuitOpenUntil) == 0 || CircuitAllows(now, claim: false);
+    }
+
+    /// <summary>The time at which this backend may become available again (0 when it is now).</summary>
+    public long AvailableAt(long now)
+    {
+        var at = Math.Max(Volatile.Read(ref _throttledUntil), Volatile.Read(ref _circuitOpenUntil));
+        if (_probeVerdict == ProbeVerdict.Throttled)
+        {
+            at = Math.Max(at, Volatile.Read(ref _probeUntil));
+        }
+        return at > now ? at : 0;
+    }
+
+    /// <summary>True when the only thing keeping the backend out is a throttle (ours, shared, or the probe's).</summary>
+    public bool IsThrottledOnly(long now)
+        => (Volatile.Read(ref _throttledUntil) > now || (_probeVerdict == ProbeVerdict.Throttled && Volatile.Read(ref _probeUntil) > now))
+           && Volatile.Read(ref _circuitOpenUntil) <= now
+           && _probeVerdict is not (ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure);
+
+    /// <summary>Called once a backend is picked: claims the half-open trial if the circuit needs one.</summary>
+    public bool TryBeginAttempt(long now)
+    {
+        if (Volatile.Read(ref _circuitOpenUntil) != 0 && !CircuitAllows(now, claim: true))
+        {
+            return false;
+        }
+        Interlocked.Increment(ref _requests);
+        return true;
+    }
+
+    private bool CircuitAllows(long now, bool claim)
+    {
+        lock (_circuitLock)
+        {
+            switch (_circuit)
+            {
+                case CircuitState.Closed:
+                    return true;
+                case CircuitState.Open when now >= _circuitOpenUntil:
+                    if (claim)
+                    {
+                        _circuit = CircuitState.HalfOpen;
+                        _trialStartedAt = now;
+                    }
+                    return true;
+                case CircuitState.HalfOpen:
+                    // One trial at a time; a trial that never reported back (caller vanished) expires.
+                    if (now - _trialStartedAt > TimeSpan.TicksPerMinute)
+                    {
+                        if (claim)
+                        {
+                            _trialStartedAt = now;
+                        }
+                        return true;
+                    }
+                    return false;
+                default:
+                    return false;
+            }
+        }
+    }
+
+    // ---- writes: only BackendStateUpdater calls these ----
+
+    internal bool ExtendThrottle(long until)
+    {
+        Interlocked.Increment(ref _throttles);
+        long current;
+        do
+        {
+            current = Volatile.Read(ref _throttledUntil);
+            if (current >= until)
+            {
+                return false;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _throttledUntil, until, current) != current);
+        return true;
+    }
+
+    /// <summary>Takes up a throttle another replica published (not counted as our own 429).</summary>
+    internal bool ApplySharedThrottle(long until)
+    {
+        long current;
+        do
+        {
+            current = Volatile.Read(ref _throttledUntil);
+            if (current >= until)
+            {
+                return false;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _throttledUntil, until, current) != current);
+        return true;
+    }
+
+    internal void RecordSuccess(long now, TimeSpan latency, double smoothing, long samplingTicks)
+    {
+        var ms = latency.TotalMilliseconds;
+        lock (_circuitLock)
+        {
+            RollWindow(now, samplingTicks);
+            _windowAttempts++;
+            _consecutiveFailures = 0;
+            if (_circuit != CircuitState.Closed)
+            {
+                _circuit = CircuitState.Closed;
+                Volatile.Write(ref _circuitOpenUntil, 0);
+            }
+            var old = _latencyMs;
+            Volatile.Write(ref _latencyMs, double.IsNaN(old) ? ms : old + (smoothing * (ms - old)));
+        }
+    }
+
+    /// <summary>Records a failure; returns the time the circuit opened until, or 0 when it stays closed.</summary>
+    internal long RecordFailure(long now, CircuitBreakerOptionsSnapshot options)
+    {
+        Interlocked.Increment(ref _failures);
+        lock (_circuitLock)
+        {
+            RollWindow(now, options.SamplingTicks);
+            _windowAttempts++;
+            _windowFailures++;
+            _consecutiveFailures++;
+            var trip = _circuit == CircuitState.HalfOpen
+                || _consecutiveFailures >= options.ConsecutiveFailures
+                || (_windowAttempts >= options.MinimumThroughput && _windowFailures >= options.FailureRatio * _windowAttempts);
+            if (!trip || (_circuit == CircuitState.Open && _circuitOpenUntil > now))
+            {
+                return 0;
+            }
+            _circuit = CircuitState.Open;
+            var until = now + options.BreakTicks;
+            Volatile.Write(ref _circuitOpenUntil, until);
+            _windowAttempts = _windowFailures = 0;
+            _windowStart = now;
+            Interlocked.Increment(ref _circuitOpenings);
+            return until;
+        }
+    }
+
+    /// <summary>Takes up a circuit another replica opened.</summary>
+    internal bool ApplySharedCircuitOpen(long until, long now)
+    {
+        lock (_circuitLock)
+        {
+            if (until <= now || (_circuit == CircuitState.Open && _circuitOpenUntil >= until))
+            {
+                return false;
+            }
+            _circuit = CircuitState.Open;
+            Volatile.Write(ref _circuitOpenUntil, until);
+            return true;
+        }
+    }
+
+    /// <summary>A trial or attempt that ended without a verdict (the caller went away): free the trial slot.</summary>
+    internal void AbandonAttempt()
+    {
+        lock (_circuitLock)
+        {
+            if (_circuit == CircuitState.HalfOpen)
+            {
+                _trialStartedAt = 0;
+            }
+        }
+    }
+
+    internal void SetProbeVerdict(ProbeVerdict verdict, long until, TimeSpan latency, long checkedAt)
+    {
+        Volatile.Write(ref _probeUntil, until);
+        Volatile.Write(ref _probeLatencyTicks, latency.Ticks);
+        Volatile.Write(ref _probeCheckedAt, checkedAt);
+        _probeVerdict = verdict;
+    }
+
+    private void RollWindow(long now, long samplingTicks)
+    {
+        if (samplingTicks > 0 && now - _windowStart > samplingTicks)
+        {
+            _windowStart = now;
+            _windowAttempts = 0;
+            _windowFailures = 0;
+        }
+    }
+}
+
+/// <summary>Circuit options in ticks, computed once per configuration.</summary>
+internal readonly record struct CircuitBreakerOptionsSnapshot(int ConsecutiveFailures, double FailureRatio, int MinimumThroughput, long SamplingTicks, long BreakTicks)
+{
+    public static CircuitBreakerOptionsSnapshot From(Configuration.CircuitBreakerOptions o)
+        => new(o.ConsecutiveFailures, o.FailureRatio, o.MinimumThroughput, o.SamplingDuration.Ticks, o.BreakDuration.Ticks);
+}

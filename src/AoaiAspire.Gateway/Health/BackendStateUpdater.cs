@@ -1,0 +1,134 @@
+using AoaiAspire.Gateway.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace AoaiAspire.Gateway.Health;
+
+/// <summary>What changed in a backend's state, for listeners (shared state, telemetry, the status page).</summary>
+internal enum BackendStateChangeKind
+{
+    Throttled,
+    CircuitOpened,
+    CircuitClosed,
+    ProbeVerdictChanged,
+}
+
+/// <summary>A change, with <see cref="Until"/> in UTC ticks where it applies and whether it came from another replica.</summary>
+internal readonly record struct BackendStateChange(string Backend, BackendStateChangeKind Kind, long Until, bool FromPeer);
+
+/// <summary>
+/// The one writer of <see cref="BackendState"/>: live-traffic observations (passive), probe verdicts
+/// (active) and changes other replicas published all go through here, so the rules live in one place.
+/// </summary>
+internal sealed partial class BackendStateUpdater
+{
+    private readonly TimeProvider _time;
+    private readonly IOptionsMonitor<GatewayOptions> _options;
+    private readonly ILogger<BackendStateUpdater> _logger;
+
+    public BackendStateUpdater(TimeProvider time, IOptionsMonitor<GatewayOptions> options, ILogger<BackendStateUpdater> logger)
+    {
+        _time = time;
+        _options = options;
+        _logger = logger;
+    }
+
+    /// <summary>Raised after a change worth telling others about. Handlers must be quick and must not throw.</summary>
+    public event Action<BackendStateChange>? Changed;
+
+    public long Now => _time.GetUtcNow().UtcTicks;
+
+    /// <summary>A 429 from <paramref name="state"/>: bench it until its Retry-After, capped.</summary>
+    public long OnThrottled(BackendState state, TimeSpan? retryAfter)
+    {
+        var routing = _options.CurrentValue.Routing;
+        var wait = retryAfter ?? routing.DefaultThrottleDuration;
+        if (wait > routing.MaxThrottleDuration)
+        {
+            Log.ThrottleCapped(_logger, state.Name, wait, routing.MaxThrottleDuration);
+            wait = routing.MaxThrottleDuration;
+        }
+        if (wait <= TimeSpan.Zero)
+        {
+            wait = TimeSpan.FromMilliseconds(100);
+        }
+        var until = Now + wait.Ticks;
+        if (state.ExtendThrottle(until))
+        {
+            Log.Throttled(_logger, state.Name, wait);
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, FromPeer: false));
+        }
+        return until;
+    }
+
+    public void OnSuccess(BackendState state, TimeSpan latency)
+    {
+        var options = _options.CurrentValue;
+        var wasOpen = state.CircuitOpenUntil != 0;
+        state.RecordSuccess(Now, latency, options.Routing.LatencySmoothing, options.CircuitBreaker.SamplingDuration.Ticks);
+        if (wasOpen)
+        {
+            Log.CircuitClosed(_logger, state.Name);
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.CircuitClosed, 0, FromPeer: false));
+        }
+    }
+
+    public void OnFailure(BackendState state)
+    {
+        var until = state.RecordFailure(Now, CircuitBreakerOptionsSnapshot.From(_options.CurrentValue.CircuitBreaker));
+        if (until != 0)
+        {
+            Log.CircuitOpened(_logger, state.Name, _options.CurrentValue.CircuitBreaker.BreakDuration);
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.CircuitOpened, until, FromPeer: false));
+        }
+    }
+
+    public void OnAbandoned(BackendState state) => state.AbandonAttempt();
+
+    /// <summary>The health probe's verdict (active health), kept apart from what live traffic shows.</summary>
+    public void OnProbeVerdict(BackendState state, ProbeVerdict verdict, long until, TimeSpan latency, long checkedAt)
+    {
+        var previous = state.ProbeVerdict;
+        state.SetProbeVerdict(verdict, until, latency, checkedAt);
+        if (previous != verdict)
+        {
+            Log.ProbeVerdictChanged(_logger, state.Name, previous, verdict);
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.ProbeVerdictChanged, until, FromPeer: true));
+        }
+    }
+
+    /// <summary>Another replica saw a 429 on this backend.</summary>
+    public void OnPeerThrottled(BackendState state, long until)
+    {
+        if (state.ApplySharedThrottle(until))
+        {
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, FromPeer: true));
+        }
+    }
+
+    /// <summary>Another replica opened this backend's circuit.</summary>
+    public void OnPeerCircuitOpened(BackendState state, long until)
+    {
+        if (state.ApplySharedCircuitOpen(until, Now))
+        {
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.CircuitOpened, until, FromPeer: true));
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1001, LogLevel.Information, "Backend {Backend} throttled for {Duration}.")]
+        public static partial void Throttled(ILogger logger, string backend, TimeSpan duration);
+
+        [LoggerMessage(1002, LogLevel.Warning, "Backend {Backend} asked for a Retry-After of {RetryAfter}; benched for the cap {Cap} (Gateway:Routing:MaxThrottleDuration).")]
+        public static partial void ThrottleCapped(ILogger logger, string backend, TimeSpan retryAfter, TimeSpan cap);
+
+        [LoggerMessage(1003, LogLevel.Warning, "Circuit of backend {Backend} opened for {BreakDuration}.")]
+        public static partial void CircuitOpened(ILogger logger, string backend, TimeSpan breakDuration);
+
+        [LoggerMessage(1004, LogLevel.Information, "Circuit of backend {Backend} closed.")]
+        public static partial void CircuitClosed(ILogger logger, string backend);
+
+        [LoggerMessage(1005, LogLevel.Information, "Probe verdict of backend {Backend}: {Previous} -> {Verdict}.")]
+        public static partial void ProbeVerdictChanged(ILogger logger, string backend, ProbeVerdict previous, ProbeVerdict verdict);
+    }
+}

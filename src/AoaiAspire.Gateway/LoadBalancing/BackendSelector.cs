@@ -1,0 +1,64 @@
+using AoaiAspire.Gateway.Configuration;
+
+namespace AoaiAspire.Gateway.LoadBalancing;
+
+/// <summary>The outcome of a selection when nothing could be picked.</summary>
+internal readonly record struct NoBackend(bool AllThrottled, long RetryAt);
+
+/// <summary>
+/// Picks the backend for the next attempt: the lowest priority group that has an available candidate not
+/// yet tried for this request, and inside it whatever the policy says. Allocation-free: the candidates a
+/// request has tried are a bit mask, the available ones a stack span.
+/// </summary>
+internal sealed class BackendSelector(ILoadBalancingPolicy policy)
+{
+    public ILoadBalancingPolicy Policy { get; } = policy;
+
+    /// <summary>Returns the candidate index, or -1 with <paramref name="none"/> describing why.</summary>
+    public int Select(DeploymentRoute route, ulong tried, long now, out NoBackend none)
+    {
+        Span<int> available = stackalloc int[BackendCatalog.MaxCandidatesPerDeployment];
+        foreach (var (start, length) in route.Groups)
+        {
+            // A half-open circuit lets one trial through; losing that race rules the candidate out and we look again.
+            while (true)
+            {
+                var count = 0;
+                for (var i = start; i < start + length; i++)
+                {
+                    if ((tried & (1UL << i)) == 0 && route.Candidates[i].State.IsAvailable(now))
+                    {
+                        available[count++] = i;
+                    }
+                }
+                if (count == 0)
+                {
+                    break;
+                }
+                var picked = available[Policy.Pick(route, available[..count])];
+                if (route.Candidates[picked].State.TryBeginAttempt(now))
+                {
+                    none = default;
+                    return picked;
+                }
+                tried |= 1UL << picked;
+            }
+        }
+
+        // Nothing available: all throttled → the caller gets a 429 with the soonest end; otherwise a 503.
+        var allThrottled = true;
+        var retryAt = long.MaxValue;
+        for (var i = 0; i < route.Candidates.Length; i++)
+        {
+            var state = route.Candidates[i].State;
+            allThrottled &= state.IsThrottledOnly(now);
+            var at = state.AvailableAt(now);
+            if (at > 0 && at < retryAt)
+            {
+                retryAt = at;
+            }
+        }
+        none = new NoBackend(allThrottled, retryAt == long.MaxValue ? 0 : retryAt);
+        return -1;
+    }
+}

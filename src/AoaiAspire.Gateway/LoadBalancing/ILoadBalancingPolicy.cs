@@ -1,0 +1,28 @@
+using AoaiAspire.Gateway.Configuration;
+
+namespace AoaiAspire.Gateway.LoadBalancing;
+
+/// <summary>
+/// Chooses one backend among the available candidates of the best priority group (as YARP's
+/// <c>ILoadBalancingPolicy</c>). Priority groups, throttles, circuits and probe verdicts are applied by
+/// <see cref="BackendSelector"/> before a policy is asked.
+/// </summary>
+internal interface ILoadBalancingPolicy
+{
+    string Name { get; }
+
+    /// <summary>Returns an index into <paramref name="available"/>, whose values index <see cref="DeploymentRoute.Candidates"/>.</summary>
+    int Pick(DeploymentRoute route, ReadOnlySpan<int> available);
+}
+
+/// <summary>Policy names, declared once.</summary>
+internal static class LoadBalancingPolicies
+{
+    public const string Priority = "priority";
+    public const string RoundRobin = "round-robin";
+    public const string LeastLatency = "least-latency";
+
+    public static readonly string[] Names = [Priority, RoundRobin, LeastLatency];
+
+    public static bool IsKnown(string name) => Names.Contains(name, StringComparer.OrdinalIgnoreCase);
+}
