@@ -31,6 +31,19 @@ public sealed class SimulatedAccountOptions
     /// <summary>When true, only <c>Authorization: Bearer</c> is accepted (accounts with key auth disabled). Default false.</summary>
     public bool RequireBearerToken { get; set; }
 
+    /// <summary>
+    /// The bearer token callers must send; null accepts any non-empty token (the simulator cannot check an
+    /// Entra ID signature). Set it to test that a token really travels end to end. Default null.
+    /// </summary>
+    public string? ExpectedBearerToken { get; set; }
+
+    /// <summary>Time between two chunks of a streamed response, before <see cref="LatencyScale"/>. Default 50 ms.</summary>
+    public TimeSpan StreamChunkInterval { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Completion tokens carried by one chunk of a streamed response; raise it to keep long streams short. Default 1.</summary>
+    [Range(1, 4096)]
+    public int TokensPerChunk { get; set; } = 1;
+
     /// <summary>Multiplies every simulated latency; 0 answers at once. Default 1.</summary>
     [Range(0, 100)]
     public double LatencyScale { get; set; } = 1.0;
@@ -68,6 +81,7 @@ public sealed class SimulatedDeploymentOptions
     public int? RequestsPerMinute { get; set; }
 
     /// <summary>Tokens charged for the completion when a request sets no <c>max_tokens</c>. Default 648 (gpt-4o as measured).</summary>
+    [Range(0, int.MaxValue)]
     public int DefaultMaxTokensCharge { get; set; } = 648;
 }
 

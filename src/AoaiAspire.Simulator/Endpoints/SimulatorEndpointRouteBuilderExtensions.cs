@@ -1,0 +1,47 @@
+using AoaiAspire.Simulator.Completions;
+using AoaiAspire.Simulator.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace AoaiAspire.Simulator.Endpoints;
+
+/// <summary>Maps the simulator's routes; shared by the standalone program and <see cref="SimulatorHost"/>.</summary>
+internal static class SimulatorEndpointRouteBuilderExtensions
+{
+    private static readonly string[] InferencePrefixes = ["/openai/deployments/{deployment}/", "/openai/v1/", "/v1/"];
+
+    /// <summary>
+    /// Azure-style <c>/openai/deployments/{deployment}/…</c>, v1-style <c>/openai/v1/…</c> and <c>/v1/…</c>
+    /// (deployment in the body's <c>model</c>), the model lists, and <c>/admin/*</c>.
+    /// Routes accept every method so a wrong one gets an AOAI-shaped 405 rather than a bare one.
+    /// </summary>
+    public static IEndpointRouteBuilder MapSimulator(this IEndpointRouteBuilder endpoints, AccountDirectory accounts)
+    {
+        var services = endpoints.ServiceProvider;
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger(SimulatorLog.Category);
+        var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        var inference = new InferenceHandler(accounts, logger, stopping);
+        var admin = new AdminEndpoints(accounts, logger);
+
+        foreach (var prefix in InferencePrefixes)
+        {
+            foreach (var operation in Enum.GetValues<Operation>())
+            {
+                endpoints.Map(prefix + operation.Path(), context => inference.HandleAsync(context, operation));
+            }
+        }
+
+        endpoints.Map("/openai/models", inference.HandleModelsAsync);
+        endpoints.Map("/openai/v1/models", inference.HandleModelsAsync);
+        endpoints.Map("/v1/models", inference.HandleModelsAsync);
+
+        endpoints.MapGet("/admin/stats", admin.GetStatsAsync);
+        endpoints.MapGet("/admin/faults", admin.GetFaultsAsync);
+        endpoints.MapPut("/admin/faults", admin.PutFaultsAsync);
+        endpoints.MapPost("/admin/reset", admin.ResetAsync);
+        return endpoints;
+    }
+}
