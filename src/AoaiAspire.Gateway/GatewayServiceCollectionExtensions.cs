@@ -121,6 +121,6 @@ internal sealed partial class GatewayStartup(BackendRegistry registry, ConsumerD
     [LoggerMessage(1402, LogLevel.Information, "Gateway serving {Backends} backends for {Deployments} deployments with policy {Policy}.")]
     private static partial void LogBackends(ILogger logger, int backends, int deployments, string policy);
 
-    [LoggerMessage(1403, LogLevel.Warning, "No consumers configured: the gateway accepts any caller without a key. Configure Gateway:Consumers:{{name}}:Keys to require keys.")]
+    [LoggerMessage(1403, LogLevel.Warning, "No consumers configured: the gateway accepts any caller without a key. Configure Gateway:Consumers:<name>:Keys to require keys.")]
     private static partial void LogAnonymous(ILogger logger);
 }

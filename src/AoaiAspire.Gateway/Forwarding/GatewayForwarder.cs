@@ -130,7 +130,9 @@ internal sealed partial class GatewayForwarder(
                 updater.OnThrottled(state, RetryAfter.Parse(response.Headers, time.GetUtcNow()));
                 return AttemptOutcome.Retry;
             }
-            if (status >= 500 || status == StatusCodes.Status408RequestTimeout)
+            // 401/403/404 from a backend mean that backend is misconfigured (key, role, deployment name),
+            // not that the caller erred: another backend may well serve, so they count as failures too.
+            if (status >= 500 || status is StatusCodes.Status408RequestTimeout or StatusCodes.Status401Unauthorized or StatusCodes.Status403Forbidden or StatusCodes.Status404NotFound)
             {
                 LogAttemptFailed(logger, backend.Name, status.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 updater.OnFailure(state);

@@ -119,6 +119,10 @@ internal struct RequestInfo
         switch (field)
         {
             case Field.Model:
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    return true;
+                }
                 if (reader.TokenType != JsonTokenType.String)
                 {
                     error = "'model' must be a string.";
