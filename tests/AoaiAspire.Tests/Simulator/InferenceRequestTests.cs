@@ -1,0 +1,76 @@
+using System.Text.Json;
+using AoaiAspire.Simulator.Completions;
+
+namespace AoaiAspire.Tests.Simulator;
+
+public sealed class InferenceRequestTests
+{
+    [Fact]
+    public void Parse_ChatMessages_CountsCharactersOverFourPlusOverhead()
+    {
+        // 40 and 8 characters: 10 + 2 tokens of text, 4 per message, 3 to prime the reply.
+        var request = Parse(Operation.ChatCompletions, """{"messages":[{"role":"system","content":"You are a helpful assistant. Be concise."},{"role":"user","content":[{"type":"text","text":"Hi there"}]}]}""");
+
+        Assert.Equal(10 + 2 + (2 * 4) + 3, request.PromptTokens);
+    }
+
+    [Fact]
+    public void Charge_NoMaxTokens_UsesTheDeploymentDefault()
+    {
+        var request = Parse(Operation.ChatCompletions, """{"messages":[{"role":"user","content":"abcd"}]}""");
+
+        Assert.Equal(request.PromptTokens + 648, request.Charge(648));
+        Assert.Equal(InferenceRequest.DefaultCompletionTokens, request.CompletionTokens);
+    }
+
+    [Fact]
+    public void Charge_MaxTokensAndN_ChargesEachChoice()
+    {
+        var request = Parse(Operation.ChatCompletions, """{"messages":[{"role":"user","content":"abcd"}],"max_completion_tokens":100,"n":3}""");
+
+        Assert.Equal(request.PromptTokens + 300, request.Charge(648));
+        Assert.Equal(100, request.CompletionTokens);
+    }
+
+    [Fact]
+    public void CompletionTokens_HugeMaxTokens_Capped()
+    {
+        var request = Parse(Operation.ChatCompletions, """{"messages":[{"role":"user","content":"x"}],"max_tokens":100000}""");
+
+        Assert.Equal(InferenceRequest.MaxCompletionTokens, request.CompletionTokens);
+        Assert.Equal(request.PromptTokens + 100000, request.Charge(648));
+    }
+
+    [Fact]
+    public void Parse_EmbeddingsArray_ChargesCharactersOverFour()
+    {
+        var request = Parse(Operation.Embeddings, """{"input":["12345678","1234"]}""");
+
+        Assert.Equal(3, request.PromptTokens);
+        Assert.Equal(3, request.Charge(648));
+        Assert.False(request.Stream);
+    }
+
+    [Theory]
+    [InlineData("""{"messages":[]}""")]
+    [InlineData("""{"model":"chat"}""")]
+    [InlineData("""[1,2]""")]
+    [InlineData("""{"messages":[{"role":"user","content":"x"}],"max_tokens":0}""")]
+    public void Parse_InvalidChatBody_ReturnsError(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+
+        var request = InferenceRequest.Parse(Operation.ChatCompletions, document.RootElement, out var error);
+
+        Assert.Null(request);
+        Assert.False(string.IsNullOrEmpty(error));
+    }
+
+    private static InferenceRequest Parse(Operation operation, string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        var request = InferenceRequest.Parse(operation, document.RootElement, out var error);
+        Assert.Null(error);
+        return request!;
+    }
+}
