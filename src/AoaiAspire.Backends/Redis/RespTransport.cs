@@ -131,9 +131,20 @@ internal sealed class RespTransport : IAsyncDisposable
         }
 
         Abort();
-        await Input.CompleteAsync();
-        await Output.CompleteAsync();
-        await _stream.DisposeAsync();
+
+        // Completing with an error tells the writer not to flush what is left into a dead socket.
+        var closed = new RedisConnectionException($"The connection to Redis at {EndPoint} is closed.");
+        try
+        {
+            await Input.CompleteAsync(closed);
+            await Output.CompleteAsync(closed);
+            await _stream.DisposeAsync();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
+        {
+            // Closing a broken connection; nothing left to save.
+        }
+
         _socket.Dispose();
     }
 
