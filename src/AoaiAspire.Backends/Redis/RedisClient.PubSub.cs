@@ -72,7 +72,7 @@ internal sealed partial class RedisClient
             {
                 try
                 {
-                    await transport.SendAsync(subscription.IsPattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", [subscription.Channel], _shutdown.Token);
+                    await transport.SendAsync(subscription.IsPattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", [subscription.Channel], _shutdownToken);
                 }
                 catch (Exception)
                 {

@@ -34,6 +34,8 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly Random _random;
     private readonly CancellationTokenSource _shutdown = new();
+    private readonly CancellationToken _shutdownToken;
+    private readonly string _endPointsText;
     private readonly Channel<RedisConnectionStateChangedArguments> _stateEvents =
         Channel.CreateUnbounded<RedisConnectionStateChangedArguments>(new UnboundedChannelOptions { SingleReader = true });
 
@@ -62,6 +64,8 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
         _logger = logger;
         _timeProvider = timeProvider;
         _random = random;
+        _shutdownToken = _shutdown.Token;
+        _endPointsText = string.Join(',', options.EndPoints);
     }
 
     /// <summary>
@@ -99,7 +103,7 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
             return Task.CompletedTask;
         }
 
-        var shutdown = _shutdown.Token;
+        var shutdown = _shutdownToken;
         _ = Task.Run(DispatchStateEventsAsync, CancellationToken.None);
         _commandLoop = Task.Run(() => RunCommandConnectionAsync(shutdown), CancellationToken.None);
         _subscriberLoop = Task.Run(() => RunSubscriberConnectionAsync(shutdown), CancellationToken.None);
@@ -129,7 +133,7 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
         if (session is null || !session.TryEnqueue(pending))
         {
             return Task.FromException<RedisResult>(new RedisConnectionException(
-                $"Not connected to Redis ({string.Join(',', _options.EndPoints)}); {command} was not sent."));
+                $"Not connected to Redis ({_endPointsText}); {command} was not sent."));
         }
 
         return WaitForReplyAsync(pending, cancellationToken);
@@ -260,7 +264,7 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
 
         if (first)
         {
-            RedisLog.Unavailable(_logger, _options, reason);
+            RedisLog.Unavailable(_logger, _endPointsText, reason);
         }
         else
         {

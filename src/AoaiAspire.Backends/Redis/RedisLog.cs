@@ -11,8 +11,8 @@ internal static partial class RedisLog
     [LoggerMessage(EventId = 4100, Level = LogLevel.Information, Message = "Connected to Redis at {EndPoint} ({Connection} connection).")]
     public static partial void Connected(ILogger logger, RedisEndPoint endPoint, string connection);
 
-    [LoggerMessage(EventId = 4101, Level = LogLevel.Warning, Message = "Redis is unavailable ({Options}): {Reason}. Serving on local state and retrying in the background.")]
-    public static partial void Unavailable(ILogger logger, RedisConnectionOptions options, string reason);
+    [LoggerMessage(EventId = 4101, Level = LogLevel.Warning, Message = "Redis is unavailable at {EndPoints}: {Reason}. Serving on local state and retrying in the background.")]
+    public static partial void Unavailable(ILogger logger, string endPoints, string reason);
 
     [LoggerMessage(EventId = 4102, Level = LogLevel.Warning, Message = "Lost the {Connection} connection to Redis at {EndPoint}: {Reason}. Serving on local state and reconnecting.")]
     public static partial void ConnectionLost(ILogger logger, string connection, RedisEndPoint endPoint, string reason);
