@@ -55,6 +55,7 @@ public static class Extensions
     {
         var services = builder.Services;
         var applicationName = builder.Environment.ApplicationName;
+        string[] ownNames = string.IsNullOrWhiteSpace(applicationName) ? [] : [applicationName];
 
         services.AddOptions<ServiceDefaultsTelemetryOptions>().BindConfiguration(ServiceDefaultsTelemetryOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IStartupFilter, HealthProbeTraceFilter>());
@@ -66,9 +67,9 @@ public static class Extensions
                 logging.IncludeScopes = true;
             })
             .WithMetrics(metrics => metrics
-                .AddMeter([.. TelemetryDefaults.Meters, applicationName]))
+                .AddMeter([.. TelemetryDefaults.Meters, .. ownNames]))
             .WithTracing(tracing => tracing
-                .AddSource([.. TelemetryDefaults.Sources, applicationName]));
+                .AddSource([.. TelemetryDefaults.Sources, .. ownNames]));
 
         // The app's own names are read when the providers are built, so apps may add them after this call.
         services.ConfigureOpenTelemetryMeterProvider((sp, metrics) =>
@@ -78,7 +79,7 @@ public static class Extensions
 
         // The SDK's default resource reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; without
         // either naming the service it would report "unknown_service:dotnet", so name it after the app.
-        if (!NamesService(builder.Configuration))
+        if (ownNames.Length > 0 && !NamesService(builder.Configuration))
         {
             otel.ConfigureResource(resource => resource.AddService(applicationName, autoGenerateServiceInstanceId: false));
         }
