@@ -52,11 +52,18 @@ public sealed class TelemetryTests
         using var client = new HttpClient { BaseAddress = app.Address };
         (await client.GetAsync("/ping")).EnsureSuccessStatusCode();
 
-        await app.DisposeAsync();
-
-        Assert.True(collector.Count("/v1/traces") > 0, "traces flushed");
-        Assert.True(collector.Count("/v1/logs") > 0, "logs flushed");
-        Assert.True(collector.Count("/v1/metrics") > 0, "metrics flushed");
+        // Stop only: the flush must come from stopping the host, not from disposing the container.
+        await app.App.StopAsync();
+        try
+        {
+            Assert.True(collector.Count("/v1/traces") > 0, "traces flushed");
+            Assert.True(collector.Count("/v1/logs") > 0, "logs flushed");
+            Assert.True(collector.Count("/v1/metrics") > 0, "metrics flushed");
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
     }
 
     [Fact]
