@@ -1,0 +1,213 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using AoaiAspire.ServiceDefaults.Telemetry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace AoaiAspire.Tests.ServiceDefaults;
+
+public sealed class TelemetryTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public void NoEndpoint_NoExporterIsRegistered()
+    {
+        Assert.False(RegistersOtlpExporter(new Dictionary<string, string?> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "" }));
+        Assert.True(RegistersOtlpExporter(new Dictionary<string, string?> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:4317" }));
+    }
+
+    [Fact]
+    public async Task RequestIsExportedToTheOtlpEndpoint()
+    {
+        await using var collector = await OtlpCollector.StartAsync();
+        await using var app = await StartAppAsync(collector, new Dictionary<string, string?> { ["OTEL_BSP_SCHEDULE_DELAY"] = "100" });
+        using var client = new HttpClient { BaseAddress = app.Address };
+
+        (await client.GetAsync("/ping")).EnsureSuccessStatusCode();
+
+        await TestWait.UntilAsync(() => collector.Count("/v1/traces") > 0, Deadline, "a trace export POST");
+        Assert.All(collector.ContentTypes, t => Assert.Equal("application/x-protobuf", t));
+    }
+
+    [Fact]
+    public async Task StoppingTheHostFlushesTracesMetricsAndLogs()
+    {
+        await using var collector = await OtlpCollector.StartAsync();
+        var app = await StartAppAsync(collector, new Dictionary<string, string?>
+        {
+            // Long enough that nothing is exported before the host stops, unless flushed.
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "600000",
+            ["OTEL_BLRP_SCHEDULE_DELAY"] = "600000",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "600000",
+        });
+        using var client = new HttpClient { BaseAddress = app.Address };
+        (await client.GetAsync("/ping")).EnsureSuccessStatusCode();
+
+        // Stop only: the flush must come from stopping the host, not from disposing the container.
+        await app.App.StopAsync();
+        try
+        {
+            Assert.True(collector.Count("/v1/traces") > 0, "traces flushed");
+            Assert.True(collector.Count("/v1/logs") > 0, "logs flushed");
+            Assert.True(collector.Count("/v1/metrics") > 0, "metrics flushed");
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task HealthProbesAreNotRecorded_OtherRequestsAre()
+    {
+        var recorded = new ConcurrentQueue<string>();
+        await using var app = await LoopbackApp.StartAsync(
+            Map,
+            builder =>
+            {
+                builder.AddServiceDefaults();
+                builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddProcessor(new RecordedPaths(recorded)));
+            });
+        using var client = new HttpClient { BaseAddress = app.Address };
+
+        (await client.GetAsync("/health")).EnsureSuccessStatusCode();
+        (await client.GetAsync("/alive")).EnsureSuccessStatusCode();
+        (await client.GetAsync("/ping")).EnsureSuccessStatusCode();
+
+        await TestWait.UntilAsync(() => recorded.Contains("/ping"), Deadline, "the /ping activity");
+        Assert.DoesNotContain("/health", recorded);
+        Assert.DoesNotContain("/alive", recorded);
+    }
+
+    [Fact]
+    public async Task AppSourcesAndMetersAreAddedThroughOptions()
+    {
+        const string source = "AoaiAspire.Tests.Telemetry.Source";
+        var recorded = new ConcurrentQueue<string>();
+        await using var app = await LoopbackApp.StartAsync(
+            Map,
+            builder =>
+            {
+                builder.AddServiceDefaults();
+                builder.AddServiceDefaultsTelemetry(meters: ["AoaiAspire.Tests.Telemetry.Meter"], sources: [source]);
+                builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddProcessor(new OperationNames(recorded)));
+            });
+
+        using var activitySource = new ActivitySource(source);
+        using (var activity = activitySource.StartActivity("custom-work"))
+        {
+            Assert.NotNull(activity);
+        }
+
+        Assert.Contains("custom-work", recorded);
+    }
+
+    [Fact]
+    public async Task ResourceNamesTheServiceAfterTheApp_UnlessOtelServiceNameIsSet()
+    {
+        await using (var unnamed = await LoopbackApp.StartAsync(Map, b => b.AddServiceDefaults(), applicationName: "aoai-gateway-test"))
+        {
+            Assert.Equal("aoai-gateway-test", ServiceName(unnamed));
+        }
+
+        await using var named = await LoopbackApp.StartAsync(
+            Map,
+            b => b.AddServiceDefaults(),
+            new Dictionary<string, string?> { ["OTEL_SERVICE_NAME"] = "gateway", ["OTEL_RESOURCE_ATTRIBUTES"] = "service.instance.id=abc" },
+            applicationName: "aoai-gateway-test");
+        var resource = named.App.Services.GetRequiredService<TracerProvider>().GetResource().Attributes.ToDictionary();
+        Assert.Equal("gateway", resource["service.name"]);
+        Assert.Equal("abc", resource["service.instance.id"]);
+    }
+
+    private static string? ServiceName(LoopbackApp app) =>
+        app.App.Services.GetRequiredService<TracerProvider>().GetResource().Attributes
+            .FirstOrDefault(a => a.Key == "service.name").Value as string;
+
+    private static void Map(WebApplication app)
+    {
+        app.Use((context, next) =>
+        {
+            Activity.Current?.SetTag("test.path", context.Request.Path.Value);
+            return next(context);
+        });
+        app.MapDefaultEndpoints();
+        app.MapGet("/ping", (ILogger<TelemetryTests> logger) =>
+        {
+            logger.LogInformation("ping answered");
+            return "pong";
+        });
+    }
+
+    private static Task<LoopbackApp> StartAppAsync(OtlpCollector collector, Dictionary<string, string?> settings)
+    {
+        settings["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.Address.ToString().TrimEnd('/');
+        settings["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        return LoopbackApp.StartAsync(Map, b => b.AddServiceDefaults(), settings);
+    }
+
+    private static bool RegistersOtlpExporter(Dictionary<string, string?> settings)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.AddServiceDefaults();
+        var exporterAssembly = typeof(OtlpExporterOptions).Assembly;
+        bool FromExporter(Type? type) => type is not null && (type.Assembly == exporterAssembly || type.GenericTypeArguments.Any(FromExporter));
+        return builder.Services.Any(d => FromExporter(d.ServiceType) || FromExporter(d.ImplementationType));
+    }
+
+    private sealed class RecordedPaths(ConcurrentQueue<string> paths) : BaseProcessor<Activity>
+    {
+        public override void OnEnd(Activity data)
+        {
+            if (data.Recorded && data.GetTagItem("test.path") is string path)
+            {
+                paths.Enqueue(path);
+            }
+        }
+    }
+
+    private sealed class OperationNames(ConcurrentQueue<string> names) : BaseProcessor<Activity>
+    {
+        public override void OnEnd(Activity data) => names.Enqueue(data.OperationName);
+    }
+
+    /// <summary>An OTLP/HTTP endpoint that accepts every export and counts them by path.</summary>
+    private sealed class OtlpCollector : IAsyncDisposable
+    {
+        private readonly ConcurrentQueue<string> _paths = new();
+        private readonly ConcurrentQueue<string> _contentTypes = new();
+        private LoopbackApp? _app;
+
+        public Uri Address => _app!.Address;
+
+        public IEnumerable<string> ContentTypes => _contentTypes;
+
+        public int Count(string path) => _paths.Count(p => p == path);
+
+        public static async Task<OtlpCollector> StartAsync()
+        {
+            var collector = new OtlpCollector();
+            collector._app = await LoopbackApp.StartAsync(app => app.MapPost("/v1/{signal}", async (HttpContext context, string signal) =>
+            {
+                using var body = new MemoryStream();
+                await context.Request.Body.CopyToAsync(body);
+                collector._contentTypes.Enqueue(context.Request.ContentType ?? "");
+                collector._paths.Enqueue($"/v1/{signal}");
+                context.Response.ContentType = "application/x-protobuf";
+            }));
+            return collector;
+        }
+
+        public ValueTask DisposeAsync() => _app!.DisposeAsync();
+    }
+}
