@@ -1,4 +1,5 @@
 using System.Globalization;
+using Aspire.Hosting;
 using AoaiAspire.AppHost;
 
 var builder = DistributedApplication.CreateBuilder(args);
