@@ -1,0 +1,211 @@
+using System.Globalization;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Azure.Core;
+using Azure.Provisioning.AppContainers;
+using Azure.Provisioning.CognitiveServices;
+
+namespace AoaiAspire.AppHost;
+
+/// <summary>
+/// The wiring behind Program.cs: where the upstreams come from, and how the gateway and the probe are told
+/// about them (configuration section <c>Gateway:Backends:{name}</c>, read by both).
+/// </summary>
+internal static class Extensions
+{
+    /// <summary>Local stand-ins for three regions: eastus and eastus2 share priority 1, canadaeast is the spill-over.</summary>
+    private static readonly SimulatedRegion[] s_simulatedRegions =
+    [
+        new("eastus", Priority: 1, TokensPerMinute: 30_000, LatencyScale: 1.0),
+        new("eastus2", Priority: 1, TokensPerMinute: 30_000, LatencyScale: 1.2),
+        new("canadaeast", Priority: 2, TokensPerMinute: 60_000, LatencyScale: 1.5),
+    ];
+
+    /// <summary>Run mode: one simulator process per region (<c>sim-{region}</c>), each serving one account on its <c>http</c> endpoint.</summary>
+    public static List<Backend> AddSimulatedRegions(this IDistributedApplicationBuilder builder, AoaiAspireOptions options)
+    {
+        var apiKey = builder.AddParameter("simulator-key", secret: true);
+        var backends = new List<Backend>(s_simulatedRegions.Length);
+        foreach (var region in s_simulatedRegions)
+        {
+            const string Account = "Simulator__Accounts__0__";
+            var chat = $"{Account}Deployments__{options.Chat.DeploymentName}__";
+            var embeddings = $"{Account}Deployments__{options.Embeddings.DeploymentName}__";
+            var latencyScale = region.LatencyScale * options.SimulatorLatencyScale;
+
+            var simulator = builder.AddProject<Projects.AoaiAspire_Simulator>($"sim-{region.Name}")
+                .WithDefaultHttpEndpoint()
+                .WithEnvironment(Account + "Name", region.Name)
+                .WithEnvironment(Account + "Region", region.Name)
+                .WithEnvironment(Account + "ApiKey", apiKey)
+                .WithEnvironment(Account + "LatencyScale", latencyScale.ToString(CultureInfo.InvariantCulture))
+                .WithEnvironment(chat + "Model", options.Chat.ModelName)
+                .WithEnvironment(chat + "Kind", "Chat")
+                .WithEnvironment(chat + "TokensPerMinute", region.TokensPerMinute.ToString(CultureInfo.InvariantCulture))
+                .WithEnvironment(embeddings + "Model", options.Embeddings.ModelName)
+                .WithEnvironment(embeddings + "Kind", "Embeddings")
+                .WithEnvironment(embeddings + "TokensPerMinute", (region.TokensPerMinute * 4).ToString(CultureInfo.InvariantCulture));
+
+            backends.Add(new SimulatedBackend(region.Name, region.Priority, Weight: 1, simulator, apiKey));
+        }
+
+        return backends;
+    }
+
+    /// <summary>
+    /// Run mode with <c>AoaiAspire:UseAzureOpenAI=true</c>: existing accounts, one connection string
+    /// <c>ConnectionStrings:aoai-{region}</c> each (<c>Endpoint=https://…;Key=…</c>, or no Key for Entra ID).
+    /// </summary>
+    public static List<Backend> AddAzureOpenAIConnections(this IDistributedApplicationBuilder builder, AoaiAspireOptions options)
+    {
+        var backends = new List<Backend>(options.Regions.Count);
+        foreach (var region in options.Regions)
+        {
+            var connection = builder.AddConnectionString($"aoai-{region.Name}");
+            backends.Add(new ConnectionBackend(region.Name, region.Priority, region.Weight, connection));
+        }
+
+        return backends;
+    }
+
+    /// <summary>
+    /// Publish mode: one Azure OpenAI account per region (<c>aoai-{region}</c>), located in that region, each with the
+    /// chat and the embeddings deployment. Accounts are created with key authentication disabled.
+    /// </summary>
+    public static List<Backend> AddAzureOpenAIAccounts(this IDistributedApplicationBuilder builder, AoaiAspireOptions options)
+    {
+        var backends = new List<Backend>(options.Regions.Count);
+        foreach (var region in options.Regions)
+        {
+            var account = builder.AddAzureOpenAI($"aoai-{region.Name}")
+                .ConfigureInfrastructure(infra =>
+                {
+                    // Without this every account lands in the resource group's location.
+                    var cognitiveServices = infra.GetProvisionableResources().OfType<CognitiveServicesAccount>().Single();
+                    cognitiveServices.Location = new AzureLocation(region.Name);
+                });
+            account.AddModelDeployment(options.Chat);
+            account.AddModelDeployment(options.Embeddings);
+            backends.Add(new AzureOpenAIBackend(region.Name, region.Priority, region.Weight, account));
+        }
+
+        return backends;
+    }
+
+    /// <summary>
+    /// Resource names are global in the app model, so each account's deployment resource is named
+    /// <c>{account}-{deployment}</c> while the deployment itself keeps the plain name (<c>chat</c>) in Azure.
+    /// </summary>
+    private static void AddModelDeployment(this IResourceBuilder<AzureOpenAIResource> account, ModelDeploymentOptions deployment)
+    {
+        account.AddDeployment($"{account.Resource.Name}-{deployment.DeploymentName}", deployment.ModelName, deployment.ModelVersion)
+            .WithProperties(d =>
+            {
+                d.DeploymentName = deployment.DeploymentName;
+                d.SkuName = deployment.SkuName;
+                d.SkuCapacity = deployment.SkuCapacity;
+            });
+    }
+
+    /// <summary>
+    /// Hands the service every backend as <c>Gateway__Backends__{name}__…</c>: region, priority, weight, the deployment
+    /// map, and either an endpoint and key (simulators) or the name of a connection string it also receives.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithBackends(
+        this IResourceBuilder<ProjectResource> service, List<Backend> backends, AoaiAspireOptions options)
+    {
+        foreach (var backend in backends)
+        {
+            var prefix = $"Gateway__Backends__{backend.Name}__";
+            service.WithEnvironment(prefix + "Region", backend.Name)
+                .WithEnvironment(prefix + "Priority", backend.Priority.ToString(CultureInfo.InvariantCulture))
+                .WithEnvironment(prefix + "Weight", backend.Weight.ToString(CultureInfo.InvariantCulture))
+                .WithEnvironment($"{prefix}Deployments__{options.Chat.DeploymentName}", options.Chat.DeploymentName)
+                .WithEnvironment($"{prefix}Deployments__{options.Embeddings.DeploymentName}", options.Embeddings.DeploymentName);
+            backend.ConnectTo(service, prefix);
+        }
+
+        return service;
+    }
+
+    /// <summary>
+    /// Projects take their endpoints from Properties/launchSettings.json; the services may not ship one,
+    /// so make sure the endpoint named <c>http</c> exists either way (adding it twice would throw).
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithDefaultHttpEndpoint(this IResourceBuilder<ProjectResource> project)
+    {
+        var hasHttp = project.Resource.Annotations.OfType<EndpointAnnotation>()
+            .Any(e => string.Equals(e.Name, "http", StringComparison.OrdinalIgnoreCase));
+        return hasHttp ? project : project.WithHttpEndpoint(name: "http");
+    }
+
+    /// <summary>Azure Container Apps scale for the gateway: min/max replicas and an HTTP concurrency rule. No effect in run mode.</summary>
+    public static IResourceBuilder<ProjectResource> PublishAsScalableContainerApp(
+        this IResourceBuilder<ProjectResource> gateway, GatewayScaleOptions scale)
+    {
+        return gateway.PublishAsAzureContainerApp((_, app) =>
+        {
+            app.Template.Scale.MinReplicas = scale.Replicas;
+            app.Template.Scale.MaxReplicas = scale.MaxReplicas;
+            app.Template.Scale.Rules.Add(new ContainerAppScaleRule
+            {
+                Name = "http",
+                Http = new ContainerAppHttpScaleRule
+                {
+                    Metadata = { ["concurrentRequests"] = scale.ConcurrentRequests.ToString(CultureInfo.InvariantCulture) },
+                },
+            });
+        });
+    }
+
+    private sealed record SimulatedRegion(string Name, int Priority, int TokensPerMinute, double LatencyScale);
+}
+
+/// <summary>One upstream as the gateway and the probe see it: <c>Gateway:Backends:{Name}</c>.</summary>
+internal abstract record Backend(string Name, int Priority, int Weight)
+{
+    /// <summary>Adds what the service needs to reach this backend (environment, references, waits, roles).</summary>
+    public abstract void ConnectTo(IResourceBuilder<ProjectResource> service, string prefix);
+}
+
+/// <summary>A simulated region: its URL from the simulator's <c>http</c> endpoint, and the shared simulator key.</summary>
+internal sealed record SimulatedBackend(
+    string Name, int Priority, int Weight,
+    IResourceBuilder<ProjectResource> Simulator,
+    IResourceBuilder<ParameterResource> ApiKey) : Backend(Name, Priority, Weight)
+{
+    public override void ConnectTo(IResourceBuilder<ProjectResource> service, string prefix)
+    {
+        service.WithEnvironment(prefix + "Endpoint", Simulator.GetEndpoint("http"))
+            .WithEnvironment(prefix + "ApiKey", ApiKey)
+            .WaitFor(Simulator);
+    }
+}
+
+/// <summary>An existing account given as a connection string: the service receives <c>ConnectionStrings__{name}</c> and its name.</summary>
+internal sealed record ConnectionBackend(
+    string Name, int Priority, int Weight,
+    IResourceBuilder<IResourceWithConnectionString> Connection) : Backend(Name, Priority, Weight)
+{
+    public override void ConnectTo(IResourceBuilder<ProjectResource> service, string prefix)
+    {
+        service.WithReference(Connection)
+            .WithEnvironment(prefix + "Connection", Connection.Resource.Name);
+    }
+}
+
+/// <summary>
+/// An account the AppHost provisions: the service receives <c>ConnectionStrings__aoai-{region}=Endpoint=https://…</c>
+/// (no key: local auth is disabled) and, through its managed identity, the Cognitive Services OpenAI User role on it.
+/// </summary>
+internal sealed record AzureOpenAIBackend(
+    string Name, int Priority, int Weight,
+    IResourceBuilder<AzureOpenAIResource> Account) : Backend(Name, Priority, Weight)
+{
+    public override void ConnectTo(IResourceBuilder<ProjectResource> service, string prefix)
+    {
+        service.WithReference(Account)
+            .WithRoleAssignments(Account, CognitiveServicesBuiltInRole.CognitiveServicesOpenAIUser)
+            .WithEnvironment(prefix + "Connection", Account.Resource.Name);
+    }
+}
