@@ -1,0 +1,57 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace AoaiAspire.Backends.State;
+
+/// <summary>What the probe found.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<HealthStatus>))]
+internal enum HealthStatus
+{
+    Unknown,
+    Healthy,
+    Throttled,
+    AuthFailure,
+    Unreachable,
+    Erroring,
+}
+
+[JsonConverter(typeof(JsonStringEnumConverter<BackendEventKind>))]
+internal enum BackendEventKind
+{
+    Throttled,
+    CircuitOpened,
+    Health,
+}
+
+/// <summary>A probe's verdict on one backend.</summary>
+internal sealed record BackendHealthReport(
+    string Backend,
+    HealthStatus Status,
+    long CheckedAtUnixMs,
+    double LatencyMs,
+    long RetryAtUnixMs,
+    int? HttpStatus,
+    string Reporter);
+
+/// <summary>One message on <see cref="SharedStateNames.EventsChannel"/>.</summary>
+internal sealed record BackendEvent(BackendEventKind Kind, string Backend, long UntilUnixMs, string Origin, BackendHealthReport? Health = null)
+{
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, SharedStateJsonContext.Default.BackendEvent);
+
+    public static BackendEvent? FromJson(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, SharedStateJsonContext.Default.BackendEvent);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(BackendEvent))]
+[JsonSerializable(typeof(BackendHealthReport))]
+internal sealed partial class SharedStateJsonContext : JsonSerializerContext;

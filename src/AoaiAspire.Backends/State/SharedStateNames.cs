@@ -1,0 +1,26 @@
+namespace AoaiAspire.Backends.State;
+
+/// <summary>
+/// The Redis keys and channels every gateway replica and health probe agree on. Listed in README
+/// ("Redis keys and channels"); change them only together with it.
+/// </summary>
+internal static class SharedStateNames
+{
+    /// <summary>Prefix of every key the project writes.</summary>
+    public const string Prefix = "aoai:";
+
+    /// <summary>Channel of <see cref="BackendEvent"/> messages (throttles, circuits, probe verdicts).</summary>
+    public const string EventsChannel = "aoai:events";
+
+    /// <summary>Unix ms until which the backend is throttled (string integer; expires with it).</summary>
+    public static string ThrottleKey(string backend) => $"aoai:backend:{backend}:throttled-until";
+
+    /// <summary>Unix ms until which the backend's circuit is open (string integer; expires with it).</summary>
+    public static string CircuitKey(string backend) => $"aoai:backend:{backend}:circuit-open-until";
+
+    /// <summary>The latest probe verdict, JSON <see cref="BackendHealthReport"/>, expiring after a few probe intervals.</summary>
+    public static string HealthKey(string backend) => $"aoai:backend:{backend}:health";
+
+    /// <summary>Lease a probe replica holds while it probes one backend for one interval.</summary>
+    public static string ProbeLeaseKey(string backend) => $"aoai:probe:lease:{backend}";
+}
