@@ -129,8 +129,8 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
         }
 
         var session = Volatile.Read(ref _commands);
-        var pending = new PendingCommand(command, args);
-        if (session is null || !session.TryEnqueue(pending))
+        var pending = session is null ? null : new PendingCommand(command, args);
+        if (pending is null || !session!.TryEnqueue(pending))
         {
             return Task.FromException<RedisResult>(new RedisConnectionException(
                 $"Not connected to Redis ({_endPointsText}); {command} was not sent."));

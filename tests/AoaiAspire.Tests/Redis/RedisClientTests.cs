@@ -85,6 +85,22 @@ public sealed class RedisClientTests : IClassFixture<RedisServerFixture>, IAsync
     }
 
     [Fact]
+    public async Task LargeValuesRoundTripWhileOtherCommandsInterleave()
+    {
+        var key = Key();
+        var value = new byte[3 * 1024 * 1024];
+        new Random(11).NextBytes(value);
+
+        var set = _client.SetAsync(key, value);
+        var others = Enumerable.Range(0, 100).Select(i => _client.ExecuteAsync("ECHO", i.ToString())).ToArray();
+        Assert.True(await set);
+        var echoed = await Task.WhenAll(others);
+
+        Assert.Equal(value, await _client.GetAsync(key));
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => i.ToString()), echoed.Select(e => e.AsString()));
+    }
+
+    [Fact]
     public async Task ExpireSetsATimeToLive()
     {
         var key = Key();

@@ -60,6 +60,27 @@ public sealed class RedisReconnectTests
     }
 
     [Fact]
+    public async Task PubSubConnectionKilledAloneIsReestablishedWithItsSubscriptions()
+    {
+        await using var server = new RedisServerFixture();
+        await server.StartAsync();
+        await using var client = await RedisTestClient.ConnectAsync(server.ConnectionString);
+        await using var admin = await RedisTestClient.ConnectAsync(server.ConnectionString);
+        var messages = new ConcurrentQueue<string>();
+        await using var subscription = await client.SubscribePatternAsync("backend:*", (channel, _) => messages.Enqueue(channel));
+
+        Assert.Equal(1, (await admin.ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub")).AsInt64());
+
+        // Resubscribed by itself: eventually a publish reaches it again.
+        await RedisTestClient.WaitUntilAsync(
+            () => admin.PublishAsync("backend:eastus", "x").GetAwaiter().GetResult() == 1,
+            "the pattern subscription to be re-made");
+        await RedisTestClient.WaitUntilAsync(() => messages.Contains("backend:eastus"), "the message");
+        await RedisTestClient.WaitUntilAsync(() => client.IsConnected, "the client to report connected");
+        Assert.Equal("PONG", (await client.ExecuteAsync("PING")).AsString());
+    }
+
+    [Fact]
     public async Task ClientStartedWhileTheServerIsDownConnectsWhenItComesUp()
     {
         await using var server = new RedisServerFixture();
