@@ -1,3 +1,5 @@
+using AoaiAspire.Backends.Redis;
+using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;
@@ -46,6 +48,14 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<BackendSelector>();
         services.AddSingleton<GatewayForwarder>();
         services.AddHostedService<GatewayStartup>();
+
+        // Shared state: Redis when ConnectionStrings:redis is set, else this replica alone.
+        services.AddSingleton<IBackendStateStore>(sp => RedisConnectionOptions.FromConfiguration(sp.GetRequiredService<IConfiguration>()) is { } redis
+            ? new RedisBackendStateStore(redis, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisBackendStateStore>>())
+            : new InMemoryBackendStateStore(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<SharedStateSynchronizer>();
+        services.AddHostedService(sp => sp.GetRequiredService<SharedStateSynchronizer>());
+        services.AddHealthChecks().AddCheck<SharedStateSynchronizer>("shared-state");
         return builder;
     }
 

@@ -1,0 +1,127 @@
+using System.Net;
+using AoaiAspire.Gateway.Configuration;
+using AoaiAspire.Simulator;
+using AoaiAspire.Tests.Common;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace AoaiAspire.Tests.Gateway;
+
+/// <summary>Two gateway replicas, three simulated regions and a real redis-server: the replicas act as one.</summary>
+public sealed class SharedStateTests : IAsyncLifetime
+{
+    private const string ChatPath = "/openai/deployments/chat/chat/completions?api-version=2024-10-21";
+    private readonly RedisServerFixture _redis = new();
+    private SimulatorHost _sims = null!;
+    private GatewayTestHost _a = null!;
+    private GatewayTestHost _b = null!;
+
+    public async Task InitializeAsync()
+    {
+        await _redis.StartAsync();
+        _sims = await SimulatorHost.StartAsync([Simulators.Account("primary"), Simulators.Account("secondary"), Simulators.Account("fallback")]);
+        var settings = Simulators.GatewaySettings(_sims, 1, 1, 2);
+        settings["ConnectionStrings:redis"] = _redis.ConnectionString;
+        _a = await GatewayTestHost.StartAsync(settings);
+        _b = await GatewayTestHost.StartAsync(settings);
+        await Wait.UntilAsync(async () => await HealthAsync(_a) == HealthStatus.Healthy && await HealthAsync(_b) == HealthStatus.Healthy, because: "both replicas connect to Redis");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _a.DisposeAsync();
+        await _b.DisposeAsync();
+        await _sims.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+
+    private static async Task<HealthStatus> HealthAsync(GatewayTestHost gateway)
+        => (await gateway.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Name == "shared-state")).Status;
+
+    private static long ThrottledUntil(GatewayTestHost gateway, string backend)
+    {
+        gateway.Services.GetRequiredService<BackendRegistry>().TryGetState(backend, out var state);
+        return state.ThrottledUntil;
+    }
+
+    private static async Task<string> ChatAsync(GatewayTestHost gateway)
+    {
+        using var response = await gateway.Client.PostAsync(ChatPath, GatewayRoutingTests.Chat());
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return response.Headers.GetValues("x-aoai-backend").Single();
+    }
+
+    [Fact]
+    public async Task ThrottleSeenByOneReplicaIsHonouredByTheOtherWithoutItCallingTheBackend()
+    {
+        _sims["primary"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(60) };
+        _sims["secondary"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(60) };
+
+        // Replica A meets the 429s and serves from the fallback region.
+        Assert.Equal("fallback", await ChatAsync(_a));
+        Assert.Equal(1, _sims["primary"].Stats.Requests);
+        Assert.Equal(1, _sims["secondary"].Stats.Requests);
+
+        // One pub/sub hop later replica B knows too...
+        await Wait.UntilAsync(() => ThrottledUntil(_b, "primary") > DateTimeOffset.UtcNow.UtcTicks && ThrottledUntil(_b, "secondary") > DateTimeOffset.UtcNow.UtcTicks,
+            because: "replica B takes up the throttles replica A published");
+
+        // ...and never spends a request on the throttled regions.
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("fallback", await ChatAsync(_b));
+        }
+        Assert.Equal(1, _sims["primary"].Stats.Requests);
+        Assert.Equal(1, _sims["secondary"].Stats.Requests);
+    }
+
+    [Fact]
+    public async Task ReplicaStartedLaterReadsTheStoredThrottles()
+    {
+        _sims["primary"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(60) };
+        for (var i = 0; i < 4; i++)
+        {
+            await ChatAsync(_a); // until A has met the primary's 429
+        }
+        Assert.True(_sims["primary"].Stats.Throttled >= 1);
+        var settings = Simulators.GatewaySettings(_sims, 1, 1, 2);
+        settings["ConnectionStrings:redis"] = _redis.ConnectionString;
+        await using var late = await GatewayTestHost.StartAsync(settings);
+        await Wait.UntilAsync(() => ThrottledUntil(late, "primary") > DateTimeOffset.UtcNow.UtcTicks, because: "a new replica resynchronises from Redis");
+        var before = _sims["primary"].Stats.Requests;
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.NotEqual("primary", await ChatAsync(late));
+        }
+        Assert.Equal(before, _sims["primary"].Stats.Requests);
+    }
+
+    [Fact]
+    public async Task RedisLossFailsNoRequestReportsDegradedAndRecovers()
+    {
+        await _redis.StopAsync();
+        await Wait.UntilAsync(async () => await HealthAsync(_a) == HealthStatus.Degraded, because: "replica A notices Redis is gone");
+
+        // Serving goes on, on local state, including failover.
+        _sims["primary"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(2) };
+        for (var i = 0; i < 10; i++)
+        {
+            await ChatAsync(i % 2 == 0 ? _a : _b);
+        }
+        using (var health = await _a.Client.GetAsync("/health"))
+        {
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+            Assert.Equal("Degraded", await health.Content.ReadAsStringAsync());
+        }
+
+        await _redis.RestartAsync();
+        await Wait.UntilAsync(async () => await HealthAsync(_a) == HealthStatus.Healthy && await HealthAsync(_b) == HealthStatus.Healthy, TimeSpan.FromSeconds(30), "both replicas reconnect");
+
+        // Shared state works again: a new throttle met by A reaches B.
+        _sims["secondary"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(60) };
+        _sims["primary"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(60) };
+        await ChatAsync(_a);
+        await Wait.UntilAsync(() => ThrottledUntil(_b, "secondary") > DateTimeOffset.UtcNow.UtcTicks + TimeSpan.FromSeconds(30).Ticks,
+            because: "after Redis returns, throttles are shared again");
+    }
+}
