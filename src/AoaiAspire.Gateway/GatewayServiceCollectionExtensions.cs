@@ -6,6 +6,8 @@ using AoaiAspire.Gateway.Errors;
 using AoaiAspire.Gateway.Forwarding;
 using AoaiAspire.Gateway.Health;
 using AoaiAspire.Gateway.LoadBalancing;
+using AoaiAspire.Gateway.Quotas;
+using AoaiAspire.Gateway.Tokens;
 using Azure.Core;
 using Azure.Identity;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -43,10 +45,13 @@ internal static partial class GatewayServiceCollectionExtensions
         {
             LoadBalancingPolicies.RoundRobin => new RoundRobinPolicy(),
             LoadBalancingPolicies.LeastLatency => new LeastLatencyPolicy(),
+            LoadBalancingPolicies.Capacity => new CapacityPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()),
             _ => new WeightedPolicy(Random.Shared),
         });
         services.AddSingleton<BackendSelector>();
         services.AddSingleton<GatewayForwarder>();
+        services.AddSingleton<UsageLedger>();
+        services.TryAddSingleton<IConsumerQuotas, UnlimitedConsumerQuotas>();
         services.AddHostedService<GatewayStartup>();
 
         // Shared state: Redis when ConnectionStrings:redis is set, else this replica alone.

@@ -14,6 +14,9 @@ internal sealed class BackendCandidate(BackendState state, string upstreamDeploy
     /// <summary><c>{endpoint}openai/deployments/{upstream}/</c>, computed once.</summary>
     public string DeploymentBase { get; } = state.Definition.Endpoint.AbsoluteUri + "openai/deployments/" + Uri.EscapeDataString(upstreamDeployment) + "/";
 
+    /// <summary>What this deployment on this backend has left in its rate-limit minute.</summary>
+    public LoadBalancing.DeploymentCapacity Capacity { get; } = new();
+
     /// <summary><c>{endpoint}openai/</c>, for calls that are not per deployment.</summary>
     public string OpenAiBase { get; } = state.Definition.Endpoint.AbsoluteUri + "openai/";
 }

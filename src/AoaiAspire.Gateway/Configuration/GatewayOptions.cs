@@ -29,6 +29,19 @@ internal sealed class GatewayOptions
     public CircuitBreakerOptions CircuitBreaker { get; set; } = new();
 
     public UpstreamOptions Upstream { get; set; } = new();
+
+    public TokenOptions Tokens { get; set; } = new();
+}
+
+/// <summary><c>Gateway:Tokens</c>: how requests are estimated before they run.</summary>
+internal sealed class TokenOptions
+{
+    /// <summary>
+    /// Completion tokens assumed for a request that sets no <c>max_tokens</c>, as Azure OpenAI's limiter
+    /// does (measured: 648 for gpt-4o on pay-as-you-go). Default 648.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int DefaultCompletionTokens { get; set; } = 648;
 }
 
 /// <summary>A caller of the gateway (<c>Gateway:Consumers:{name}</c>).</summary>

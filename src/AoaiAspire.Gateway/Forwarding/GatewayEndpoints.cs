@@ -2,6 +2,8 @@ using System.Text.Json;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;
+using AoaiAspire.Gateway.Quotas;
+using AoaiAspire.Gateway.Tokens;
 using Microsoft.Extensions.Options;
 
 namespace AoaiAspire.Gateway.Forwarding;
@@ -108,8 +110,46 @@ internal static class GatewayEndpoints
                 return;
             }
 
-            var forwarder = services.GetRequiredService<GatewayForwarder>();
-            await forwarder.ForwardAsync(context, new ForwardRequest(route, operation, DeploymentScoped: true, context.Request.QueryString.Value ?? "", body.Memory, contentType)).ConfigureAwait(false);
+            // Admit: the consumer's quota is charged with the estimate now and corrected with the real usage after.
+            var embeddings = operation == "embeddings";
+            var estimate = isJson ? TokenEstimator.Estimate(info, embeddings, gateway.Tokens.DefaultCompletionTokens) : 0;
+            var quotas = services.GetRequiredService<IConsumerQuotas>();
+            var decision = quotas.TryAdmit(consumer.Name, route.Name, estimate);
+            if (!decision.Admitted)
+            {
+                SetRemaining(context.Response, decision);
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests, GatewayErrorCodes.Throttled,
+                    $"Consumer '{consumer.Name}' has exceeded its rate limit for deployment '{route.Name}'. Please retry after {Math.Max(1, Math.Ceiling(decision.RetryAfter.TotalSeconds))} seconds.",
+                    decision.RetryAfter).ConfigureAwait(false);
+                return;
+            }
+
+            var usageMode = !info.Stream ? UsageMode.Json
+                : info.IncludeUsage == true ? UsageMode.StreamCallerAsked
+                : info.IncludeUsage is null && !info.HasStreamOptions && operation is "chat/completions" or "completions" ? UsageMode.StreamGatewayAsked
+                : UsageMode.StreamNone;
+            var request = new ForwardRequest(route, operation, context.Request.QueryString.Value ?? "", body.Memory, contentType, consumer.Name,
+                estimate, isJson ? TokenEstimator.PromptTokens(info) : 0, usageMode, decision.RemainingTokens, decision.RemainingRequests);
+            var result = await services.GetRequiredService<GatewayForwarder>().ForwardAsync(context, request).ConfigureAwait(false);
+
+            // Account.
+            quotas.Correct(decision.Reservation, result.Answered ? result.Usage.TotalTokens : 0);
+            if (result.Answered)
+            {
+                services.GetRequiredService<UsageLedger>().Record(context.Response.Headers[GatewayHeaders.Backend].ToString(), route.Name, consumer.Name, result.Usage, result.UsageEstimated);
+            }
+        }
+    }
+
+    private static void SetRemaining(HttpResponse response, in QuotaDecision decision)
+    {
+        if (decision.RemainingTokens is { } tokens)
+        {
+            response.Headers["x-ratelimit-remaining-tokens"] = tokens.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        if (decision.RemainingRequests is { } requests)
+        {
+            response.Headers["x-ratelimit-remaining-requests"] = requests.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
     }
 

@@ -5,6 +5,7 @@ using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Errors;
 using AoaiAspire.Gateway.Health;
 using AoaiAspire.Gateway.LoadBalancing;
+using AoaiAspire.Gateway.Tokens;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
@@ -21,8 +22,35 @@ internal enum AttemptOutcome
     CallerGone,
 }
 
+/// <summary>How the usage of a response is found.</summary>
+internal enum UsageMode
+{
+    /// <summary>A JSON response: <c>usage</c> near its end.</summary>
+    Json,
+    /// <summary>A stream whose caller asked for the usage chunk: read it, pass it on.</summary>
+    StreamCallerAsked,
+    /// <summary>A stream whose caller did not: the gateway asks upstream for it, reads it and removes it.</summary>
+    StreamGatewayAsked,
+    /// <summary>A stream whose caller explicitly refused usage: counted from the estimate.</summary>
+    StreamNone,
+}
+
 /// <summary>A caller's request as the forwarder needs it.</summary>
-internal readonly record struct ForwardRequest(DeploymentRoute Route, string Operation, bool DeploymentScoped, string Query, ReadOnlyMemory<byte> Body, string? ContentType);
+internal readonly record struct ForwardRequest(
+    DeploymentRoute Route,
+    string Operation,
+    string Query,
+    ReadOnlyMemory<byte> Body,
+    string? ContentType,
+    string Consumer,
+    long EstimatedTokens,
+    long EstimatedPromptTokens,
+    UsageMode UsageMode,
+    long? ConsumerRemainingTokens = null,
+    long? ConsumerRemainingRequests = null);
+
+/// <summary>What the forwarding came to: whether a backend answered, and the tokens it reported.</summary>
+internal readonly record struct ForwardResult(bool Answered, Usage Usage, bool UsageEstimated);
 
 /// <summary>
 /// Sends a caller's request to the backends of its deployment until one answers.
@@ -48,9 +76,13 @@ internal sealed partial class GatewayForwarder(
     ILogger<GatewayForwarder> logger)
 {
     private const int CopyBufferSize = 16 * 1024;
+    private const int UsageTailSize = 2048;
+
+    /// <summary>Opens the caller's JSON object with a request for the usage chunk; the caller's members follow.</summary>
+    private static readonly ReadOnlyMemory<byte> IncludeUsagePrefix = "{\"stream_options\":{\"include_usage\":true},"u8.ToArray();
     private static readonly string[] AttemptCounts = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
-    public async Task ForwardAsync(HttpContext context, ForwardRequest request)
+    public async Task<ForwardResult> ForwardAsync(HttpContext context, ForwardRequest request)
     {
         var gateway = options.CurrentValue;
         var route = request.Route;
@@ -60,17 +92,17 @@ internal sealed partial class GatewayForwarder(
         for (var attempt = 1; attempt <= maxAttempts; attempt++)
         {
             // 1. Select.
-            var index = selector.Select(route, tried, updater.Now, out none);
+            var index = selector.Select(route, tried, updater.Now, out none, request.EstimatedTokens);
             if (index < 0)
             {
                 break;
             }
             tried |= 1UL << index;
 
-            var outcome = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway).ConfigureAwait(false);
+            var (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway).ConfigureAwait(false);
             if (outcome != AttemptOutcome.Retry)
             {
-                return;
+                return result;
             }
             if (attempt == maxAttempts)
             {
@@ -78,9 +110,10 @@ internal sealed partial class GatewayForwarder(
             }
         }
         await WriteNoBackendAsync(context, route, none).ConfigureAwait(false);
+        return default;
     }
 
-    private async Task<AttemptOutcome> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway)
+    private async Task<(AttemptOutcome, ForwardResult)> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway)
     {
         var state = candidate.State;
         var backend = candidate.Backend;
@@ -88,6 +121,7 @@ internal sealed partial class GatewayForwarder(
         using var attemptCts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         attemptCts.CancelAfter(gateway.Upstream.FirstByteTimeout);
         var started = time.GetTimestamp();
+        candidate.Capacity.Charge(request.EstimatedTokens);
 
         // 2. Send.
         HttpResponseMessage response;
@@ -100,35 +134,37 @@ internal sealed partial class GatewayForwarder(
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
             updater.OnAbandoned(state);
-            return AttemptOutcome.CallerGone;
+            return (AttemptOutcome.CallerGone, default);
         }
         catch (OperationCanceledException)
         {
             LogAttemptFailed(logger, backend.Name, "timeout waiting for response headers");
             updater.OnFailure(state);
-            return AttemptOutcome.Retry;
+            return (AttemptOutcome.Retry, default);
         }
         catch (HttpRequestException ex)
         {
             LogAttemptFailed(logger, backend.Name, ex.HttpRequestError.ToString());
             updater.OnFailure(state);
-            return AttemptOutcome.Retry;
+            return (AttemptOutcome.Retry, default);
         }
         catch (Azure.Identity.AuthenticationFailedException)
         {
             LogAttemptFailed(logger, backend.Name, "Entra ID token unavailable");
             updater.OnFailure(state);
-            return AttemptOutcome.Retry;
+            return (AttemptOutcome.Retry, default);
         }
 
         using (response)
         {
             // 3. React before anything reaches the caller.
             var status = (int)response.StatusCode;
+            ObserveCapacity(candidate, response);
             if (status == StatusCodes.Status429TooManyRequests)
             {
+                candidate.Capacity.Exhausted(updater.Now);
                 updater.OnThrottled(state, RetryAfter.Parse(response.Headers, time.GetUtcNow()));
-                return AttemptOutcome.Retry;
+                return (AttemptOutcome.Retry, default);
             }
             // 401/403/404 from a backend mean that backend is misconfigured (key, role, deployment name),
             // not that the caller erred: another backend may well serve, so they count as failures too.
@@ -136,7 +172,7 @@ internal sealed partial class GatewayForwarder(
             {
                 LogAttemptFailed(logger, backend.Name, status.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 updater.OnFailure(state);
-                return AttemptOutcome.Retry;
+                return (AttemptOutcome.Retry, default);
             }
             updater.OnSuccess(state, time.GetElapsedTime(started));
 
@@ -146,23 +182,39 @@ internal sealed partial class GatewayForwarder(
             CopyResponseHeaders(response, callerResponse);
             callerResponse.Headers[GatewayHeaders.Backend] = backend.Name;
             callerResponse.Headers[GatewayHeaders.Attempts] = attempt < AttemptCounts.Length ? AttemptCounts[attempt] : attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (request.ConsumerRemainingTokens is { } tokensLeft)
+            {
+                callerResponse.Headers["x-ratelimit-remaining-tokens"] = tokensLeft.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+            if (request.ConsumerRemainingRequests is { } requestsLeft)
+            {
+                callerResponse.Headers["x-ratelimit-remaining-requests"] = requestsLeft.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
             var isEventStream = response.Content.Headers.ContentType?.MediaType == "text/event-stream";
-            var copy = await CopyBodyAsync(response.Content, callerResponse, isEventStream, attemptCts, gateway.Upstream.StreamIdleTimeout, aborted).ConfigureAwait(false);
+            if (isEventStream && request.UsageMode == UsageMode.StreamGatewayAsked)
+            {
+                // The caller's stream loses a chunk: its length is no longer the upstream's.
+                callerResponse.ContentLength = null;
+            }
+            var (copy, usage) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, attemptCts, gateway.Upstream.StreamIdleTimeout, aborted).ConfigureAwait(false);
+            var result = usage is { } reported
+                ? new ForwardResult(true, reported, UsageEstimated: false)
+                : new ForwardResult(true, new Usage(request.EstimatedPromptTokens, 0), UsageEstimated: true);
             switch (copy)
             {
                 case CopyResult.Done:
-                    return AttemptOutcome.Completed;
+                    return (AttemptOutcome.Completed, result);
                 case CopyResult.CallerGone:
-                    return AttemptOutcome.CallerGone;
+                    return (AttemptOutcome.CallerGone, result);
                 default:
                     // The backend failed mid-body. The caller has part of an answer: end the connection so
                     // that it cannot take a cut body for a whole one.
                     LogBodyFailed(logger, backend.Name, copy.ToString());
                     updater.OnFailure(state);
                     context.Abort();
-                    return AttemptOutcome.Completed;
+                    return (AttemptOutcome.Completed, result);
             }
         }
     }
@@ -171,7 +223,7 @@ internal sealed partial class GatewayForwarder(
     {
         // Every call goes upstream Azure-style, with the backend's own deployment name: a v1-style caller's
         // body is sent unchanged (Azure OpenAI ignores 'model' on deployment paths), so nothing is rewritten.
-        var baseUri = request.DeploymentScoped ? candidate.DeploymentBase : candidate.OpenAiBase;
+        var baseUri = candidate.DeploymentBase;
         var query = request.Query.Length > 0 ? request.Query : "?api-version=" + gateway.DefaultApiVersion;
         var upstreamRequest = new HttpRequestMessage(HttpMethods.IsGet(context.Request.Method) ? HttpMethod.Get : HttpMethod.Post, baseUri + request.Operation + query)
         {
@@ -180,7 +232,9 @@ internal sealed partial class GatewayForwarder(
         };
         if (!request.Body.IsEmpty)
         {
-            var content = new ReadOnlyMemoryContent(request.Body);
+            HttpContent content = request.UsageMode == UsageMode.StreamGatewayAsked && request.Body.Span.IndexOf((byte)'{') is var brace and >= 0
+                ? new PrefixedContent(IncludeUsagePrefix, request.Body[(brace + 1)..])
+                : new ReadOnlyMemoryContent(request.Body);
             content.Headers.TryAddWithoutValidation("Content-Type", request.ContentType ?? "application/json");
             upstreamRequest.Content = content;
         }
@@ -225,11 +279,44 @@ internal sealed partial class GatewayForwarder(
         return values.ToArray();
     }
 
+    private void ObserveCapacity(BackendCandidate candidate, HttpResponseMessage response)
+    {
+        var tokens = ReadLong(response.Headers, "x-ratelimit-remaining-tokens");
+        var requests = ReadLong(response.Headers, "x-ratelimit-remaining-requests");
+        candidate.Capacity.Observe(tokens, requests, updater.Now);
+    }
+
+    private static long ReadLong(HttpResponseHeaders headers, string name)
+    {
+        if (headers.NonValidated.TryGetValues(name, out var values))
+        {
+            foreach (var value in values)
+            {
+                return long.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : -1;
+            }
+        }
+        return -1;
+    }
+
     private enum CopyResult { Done, CallerGone, UpstreamFailed, UpstreamIdle }
 
-    private static async Task<CopyResult> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, bool flushEachChunk, CancellationTokenSource attemptCts, TimeSpan idleTimeout, CancellationToken aborted)
+    /// <summary>
+    /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
+    /// when the gateway asked for it), or from the last bytes of a JSON body.
+    /// </summary>
+    private static async Task<(CopyResult, Usage?)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, CancellationToken aborted)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        var isStream = usageMode != UsageMode.Json;
+        using var sse = isStream ? new SseUsageFilter(dropUsageChunk: usageMode == UsageMode.StreamGatewayAsked) : null;
+        byte[]? tail = isStream ? null : ArrayPool<byte>.Shared.Rent(UsageTailSize);
+        var tailLength = 0;
+        var body = callerResponse.Body;
+        Func<ReadOnlyMemory<byte>, ValueTask> write = async bytes =>
+        {
+            await body.WriteAsync(bytes, aborted).ConfigureAwait(false);
+            await body.FlushAsync(aborted).ConfigureAwait(false);
+        };
         try
         {
             Stream source;
@@ -239,11 +326,10 @@ internal sealed partial class GatewayForwarder(
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
             {
-                return aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed;
+                return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed, null);
             }
             await using (source.ConfigureAwait(false))
             {
-                var body = callerResponse.Body;
                 await callerResponse.StartAsync(aborted).ConfigureAwait(false);
                 while (true)
                 {
@@ -255,39 +341,68 @@ internal sealed partial class GatewayForwarder(
                     }
                     catch (OperationCanceledException)
                     {
-                        return aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamIdle;
+                        return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamIdle, sse?.Usage);
                     }
                     catch (Exception ex) when (ex is HttpRequestException or IOException)
                     {
-                        return aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed;
-                    }
-                    if (read == 0)
-                    {
-                        return CopyResult.Done;
+                        return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed, sse?.Usage);
                     }
                     try
                     {
-                        await body.WriteAsync(buffer.AsMemory(0, read), aborted).ConfigureAwait(false);
-                        if (flushEachChunk)
+                        if (read == 0)
                         {
-                            await body.FlushAsync(aborted).ConfigureAwait(false);
+                            if (sse is not null)
+                            {
+                                await sse.CompleteAsync(write).ConfigureAwait(false);
+                                return (CopyResult.Done, sse.Usage);
+                            }
+                            return (CopyResult.Done, Usage.TryFind(tail.AsSpan(0, tailLength), out var found) ? found : null);
+                        }
+                        if (sse is not null)
+                        {
+                            // Event by event, flushed: SSE reaches the caller as it is produced.
+                            await sse.ProcessAsync(buffer.AsMemory(0, read), write).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await body.WriteAsync(buffer.AsMemory(0, read), aborted).ConfigureAwait(false);
+                            KeepTail(tail!, ref tailLength, buffer.AsSpan(0, read));
                         }
                     }
                     catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
                     {
-                        return CopyResult.CallerGone;
+                        return (CopyResult.CallerGone, sse?.Usage);
                     }
                 }
             }
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
-            return CopyResult.CallerGone;
+            return (CopyResult.CallerGone, sse?.Usage);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            if (tail is not null)
+            {
+                ArrayPool<byte>.Shared.Return(tail);
+            }
         }
+    }
+
+    /// <summary>Keeps the last <see cref="UsageTailSize"/> bytes of a body, where <c>usage</c> is.</summary>
+    private static void KeepTail(byte[] tail, ref int tailLength, ReadOnlySpan<byte> read)
+    {
+        if (read.Length >= UsageTailSize)
+        {
+            read[^UsageTailSize..].CopyTo(tail);
+            tailLength = UsageTailSize;
+            return;
+        }
+        var keep = Math.Min(tailLength, UsageTailSize - read.Length);
+        tail.AsSpan(tailLength - keep, keep).CopyTo(tail);
+        read.CopyTo(tail.AsSpan(keep));
+        tailLength = keep + read.Length;
     }
 
     private Task WriteNoBackendAsync(HttpContext context, DeploymentRoute route, NoBackend none)

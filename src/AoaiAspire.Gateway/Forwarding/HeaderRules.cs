@@ -9,6 +9,8 @@ internal static class HeaderRules
     public static readonly FrozenSet<string> NotForwardedUpstream = FrozenSet.Create(StringComparer.OrdinalIgnoreCase,
         "Host", "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer",
         "Transfer-Encoding", "Upgrade", "Expect", "Content-Length", "Content-Type",
+        // The gateway reads usage from response bodies: it asks for them uncompressed.
+        "Accept-Encoding",
         "api-key", "Authorization", "Cookie", "ocp-apim-subscription-key",
         "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded",
         GatewayHeaders.Backend, GatewayHeaders.Attempts);

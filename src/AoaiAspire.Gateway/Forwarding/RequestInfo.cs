@@ -13,6 +13,8 @@ internal struct RequestInfo
     public bool Stream;
     /// <summary>Whether the caller set <c>stream_options.include_usage</c>; null when absent.</summary>
     public bool? IncludeUsage;
+    /// <summary>Whether the body has a <c>stream_options</c> member at all.</summary>
+    public bool HasStreamOptions;
     /// <summary><c>max_tokens</c> or <c>max_completion_tokens</c>; null when absent.</summary>
     public int? MaxTokens;
     /// <summary><c>n</c> (choices), at least 1.</summary>
@@ -172,6 +174,7 @@ internal struct RequestInfo
                 info.Choices = n;
                 return true;
             case Field.StreamOptions:
+                info.HasStreamOptions = true;
                 if (reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.Null))
                 {
                     error = "'stream_options' must be an object.";

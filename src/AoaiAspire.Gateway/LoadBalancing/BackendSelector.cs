@@ -15,9 +15,13 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy)
     public ILoadBalancingPolicy Policy { get; } = policy;
 
     /// <summary>Returns the candidate index, or -1 with <paramref name="none"/> describing why.</summary>
-    public int Select(DeploymentRoute route, ulong tried, long now, out NoBackend none)
+    public int Select(DeploymentRoute route, ulong tried, long now, out NoBackend none, long estimatedTokens = 0)
     {
         Span<int> available = stackalloc int[BackendCatalog.MaxCandidatesPerDeployment];
+        // First pass: the policy may pass over backends that would not suit this request (capacity);
+        // if it passes over every one in every group, a second pass takes any available backend.
+        for (var pass = 0; pass < 2; pass++)
+        {
         foreach (var (start, length) in route.Groups)
         {
             // A half-open circuit lets one trial through; losing that race rules the candidate out and we look again.
@@ -35,7 +39,12 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy)
                 {
                     break;
                 }
-                var picked = available[Policy.Pick(route, available[..count])];
+                var choice = pass == 0 ? Policy.Pick(route, available[..count], estimatedTokens) : 0;
+                if (choice < 0)
+                {
+                    break;
+                }
+                var picked = available[choice];
                 if (route.Candidates[picked].State.TryBeginAttempt(now))
                 {
                     none = default;
@@ -43,6 +52,7 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy)
                 }
                 tried |= 1UL << picked;
             }
+        }
         }
 
         // Nothing available: all throttled → the caller gets a 429 with the soonest end; otherwise a 503.

@@ -11,8 +11,11 @@ internal interface ILoadBalancingPolicy
 {
     string Name { get; }
 
-    /// <summary>Returns an index into <paramref name="available"/>, whose values index <see cref="DeploymentRoute.Candidates"/>.</summary>
-    int Pick(DeploymentRoute route, ReadOnlySpan<int> available);
+    /// <summary>
+    /// Returns an index into <paramref name="available"/> (whose values index <see cref="DeploymentRoute.Candidates"/>),
+    /// or -1 when none of them suits this request (the selector then looks at the next priority group).
+    /// </summary>
+    int Pick(DeploymentRoute route, ReadOnlySpan<int> available, long estimatedTokens);
 }
 
 /// <summary>Policy names, declared once.</summary>
@@ -21,8 +24,9 @@ internal static class LoadBalancingPolicies
     public const string Priority = "priority";
     public const string RoundRobin = "round-robin";
     public const string LeastLatency = "least-latency";
+    public const string Capacity = "capacity";
 
-    public static readonly string[] Names = [Priority, RoundRobin, LeastLatency];
+    public static readonly string[] Names = [Priority, RoundRobin, LeastLatency, Capacity];
 
     public static bool IsKnown(string name) => Names.Contains(name, StringComparer.OrdinalIgnoreCase);
 }

@@ -10,7 +10,7 @@ internal sealed class LeastLatencyPolicy : ILoadBalancingPolicy
 {
     public string Name => LoadBalancingPolicies.LeastLatency;
 
-    public int Pick(DeploymentRoute route, ReadOnlySpan<int> available)
+    public int Pick(DeploymentRoute route, ReadOnlySpan<int> available, long estimatedTokens)
     {
         var best = 0;
         var bestLatency = double.MaxValue;

@@ -7,7 +7,7 @@ internal sealed class RoundRobinPolicy : ILoadBalancingPolicy
 {
     public string Name => LoadBalancingPolicies.RoundRobin;
 
-    public int Pick(DeploymentRoute route, ReadOnlySpan<int> available)
+    public int Pick(DeploymentRoute route, ReadOnlySpan<int> available, long estimatedTokens)
     {
         var next = Interlocked.Increment(ref route.Cursor) & int.MaxValue;
         return next % available.Length;

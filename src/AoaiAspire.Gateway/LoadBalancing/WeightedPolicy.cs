@@ -7,7 +7,7 @@ internal sealed class WeightedPolicy(Random random) : ILoadBalancingPolicy
 {
     public string Name => LoadBalancingPolicies.Priority;
 
-    public int Pick(DeploymentRoute route, ReadOnlySpan<int> available)
+    public int Pick(DeploymentRoute route, ReadOnlySpan<int> available, long estimatedTokens)
     {
         if (available.Length == 1)
         {

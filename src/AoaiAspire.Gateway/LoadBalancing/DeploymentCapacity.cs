@@ -1,0 +1,56 @@
+namespace AoaiAspire.Gateway.LoadBalancing;
+
+/// <summary>
+/// What one backend deployment has left in its current rate-limit minute: taken from the
+/// <c>x-ratelimit-remaining-tokens</c> / <c>-requests</c> headers of each response, and lowered by the
+/// gateway's own estimate for every request it sends in between, so that bursts are not blind until the
+/// next response. A reading older than the limiter's minute is forgotten.
+/// </summary>
+internal sealed class DeploymentCapacity
+{
+    private static readonly long Window = TimeSpan.FromMinutes(1).Ticks;
+
+    private long _tokens = -1;
+    private long _requests = -1;
+    private long _observedAt;
+
+    /// <summary>Tokens left, or -1 when unknown.</summary>
+    public long RemainingTokens(long now) => Fresh(now) ? Volatile.Read(ref _tokens) : -1;
+
+    /// <summary>Requests left, or -1 when unknown.</summary>
+    public long RemainingRequests(long now) => Fresh(now) ? Volatile.Read(ref _requests) : -1;
+
+    private bool Fresh(long now) => now - Volatile.Read(ref _observedAt) < Window;
+
+    /// <summary>A response's headers (either may be absent: -1).</summary>
+    public void Observe(long tokens, long requests, long now)
+    {
+        if (tokens < 0 && requests < 0)
+        {
+            return;
+        }
+        Volatile.Write(ref _tokens, tokens);
+        Volatile.Write(ref _requests, requests);
+        Volatile.Write(ref _observedAt, now);
+    }
+
+    /// <summary>A request is on its way: charge its estimate against what is known to be left.</summary>
+    public void Charge(long estimatedTokens)
+    {
+        if (Volatile.Read(ref _tokens) > 0)
+        {
+            Interlocked.Add(ref _tokens, -estimatedTokens);
+        }
+        if (Volatile.Read(ref _requests) > 0)
+        {
+            Interlocked.Decrement(ref _requests);
+        }
+    }
+
+    /// <summary>The backend throttled: nothing is left until its reset.</summary>
+    public void Exhausted(long now)
+    {
+        Volatile.Write(ref _tokens, 0);
+        Volatile.Write(ref _observedAt, now);
+    }
+}

@@ -1,0 +1,52 @@
+using System.Collections.Concurrent;
+
+namespace AoaiAspire.Gateway.Tokens;
+
+/// <summary>Requests and tokens counted per backend, logical deployment and consumer since start.</summary>
+internal sealed class UsageLedger
+{
+    private readonly ConcurrentDictionary<UsageKey, UsageCounters> _counters = new();
+
+    public readonly record struct UsageKey(string Backend, string Deployment, string Consumer);
+
+    internal sealed class UsageCounters
+    {
+        private long _requests, _promptTokens, _completionTokens, _estimatedOnly;
+        public long Requests => Interlocked.Read(ref _requests);
+        public long PromptTokens => Interlocked.Read(ref _promptTokens);
+        public long CompletionTokens => Interlocked.Read(ref _completionTokens);
+
+        /// <summary>Requests whose usage was not reported (counted with the estimate's prompt part).</summary>
+        public long EstimatedOnly => Interlocked.Read(ref _estimatedOnly);
+
+        public void Add(Usage usage, bool estimated)
+        {
+            Interlocked.Increment(ref _requests);
+            Interlocked.Add(ref _promptTokens, usage.PromptTokens);
+            Interlocked.Add(ref _completionTokens, usage.CompletionTokens);
+            if (estimated)
+            {
+                Interlocked.Increment(ref _estimatedOnly);
+            }
+        }
+    }
+
+    public void Record(string backend, string deployment, string consumer, Usage usage, bool estimated)
+        => _counters.GetOrAdd(new UsageKey(backend, deployment, consumer), static _ => new UsageCounters()).Add(usage, estimated);
+
+    public IEnumerable<KeyValuePair<UsageKey, UsageCounters>> Snapshot() => _counters;
+
+    public (long Prompt, long Completion) Totals(Func<UsageKey, bool> filter)
+    {
+        long prompt = 0, completion = 0;
+        foreach (var (key, counters) in _counters)
+        {
+            if (filter(key))
+            {
+                prompt += counters.PromptTokens;
+                completion += counters.CompletionTokens;
+            }
+        }
+        return (prompt, completion);
+    }
+}
