@@ -18,6 +18,8 @@ internal sealed class CapacityPolicy(Random random, TimeProvider time) : ILoadBa
 
     public int Pick(DeploymentRoute route, ReadOnlySpan<int> available, long estimatedTokens)
     {
+        // The estimate is not the backend's own count (no tokenizer here): keep a margin of 10% and 16 tokens.
+        estimatedTokens += (estimatedTokens / 10) + 16;
         var now = time.GetUtcNow().UtcTicks;
         Span<long> score = stackalloc long[available.Length];
         long total = 0;
