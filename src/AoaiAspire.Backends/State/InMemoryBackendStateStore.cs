@@ -7,7 +7,7 @@ internal sealed class InMemoryBackendStateStore(TimeProvider time) : IBackendSta
 {
     private readonly ConcurrentDictionary<string, BackendEvent> _latest = new(StringComparer.Ordinal);
 
-    public string InstanceId { get; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}"[..48];
+    public string InstanceId { get; } = SharedStateNames.NewInstanceId();
     public bool IsShared => false;
     public bool IsConnected => true;
 

@@ -45,7 +45,7 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
         _logger = logger;
         _client = RedisClient.Create(options, logger, time);
         _client.OnConnectionStateChanged += e => ConnectionChanged?.Invoke(e.IsConnected);
-        InstanceId = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}"[..48];
+        InstanceId = SharedStateNames.NewInstanceId();
     }
 
     public string InstanceId { get; }
