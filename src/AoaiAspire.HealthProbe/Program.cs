@@ -1,5 +1,17 @@
+using AoaiAspire.HealthProbe;
+using AoaiAspire.HealthProbe.Status;
+
 var builder = WebApplication.CreateBuilder(args);
+
 builder.AddServiceDefaults();
+builder.AddHealthProbeOptions();
+builder.AddSharedBackendState();
+builder.AddBackendProbing();
+builder.AddProbeHealthCheck();
+
 var app = builder.Build();
+
 app.MapDefaultEndpoints();
-app.Run();
+app.MapProbeStatus();
+
+await app.RunAsync();

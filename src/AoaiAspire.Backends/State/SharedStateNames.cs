@@ -26,4 +26,14 @@ internal static class SharedStateNames
 
     /// <summary>Lease a probe replica holds while it probes one backend for one interval.</summary>
     public static string ProbeLeaseKey(string backend) => $"aoai:probe:lease:{backend}";
+
+    /// <summary>
+    /// A process's identity in events and verdicts: machine, process id and a random part, at most 48
+    /// characters (a short machine name gives a shorter id; slicing a fixed 48 threw on those).
+    /// </summary>
+    public static string NewInstanceId()
+    {
+        var id = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
+        return id.Length > 48 ? id[..48] : id;
+    }
 }

@@ -123,7 +123,7 @@ internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger
         }
     }
 
-    /// <summary><c>GET /openai/models</c>: the deployments, for a cheap health probe. Faults apply; rate limits do not.</summary>
+    /// <summary><c>GET /openai/models</c>: the deployments, for a cheap health probe. Faults (<c>ForceThrottle</c> included) apply; rate limits do not.</summary>
     public async Task HandleModelsAsync(HttpContext context)
     {
         var account = accounts.Resolve(context);
@@ -159,6 +159,17 @@ internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger
         {
             if (await InjectFaultAsync(context, account, null, faults, cancellation.Token))
             {
+                return;
+            }
+
+            // ForceThrottle means "every request is throttled", the probe's cheap call included, so a
+            // health probe can be tested against a throttled account. Rate limits still do not apply here.
+            if (faults.ForceThrottle is { } forced)
+            {
+                account.Stats.OnThrottled();
+                SimulatorLog.Throttled(logger, account.Name, "(models)", "ForceThrottle", forced);
+                var decision = new RateLimitDecision(RateLimitKind.Tokens, forced, forced, forced, 0, 0);
+                await AoaiResponses.WriteThrottledAsync(context, "Models_List", forced, decision, tokenLimit: true);
                 return;
             }
 

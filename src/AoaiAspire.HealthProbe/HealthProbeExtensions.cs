@@ -1,0 +1,71 @@
+using AoaiAspire.Backends.Redis;
+using AoaiAspire.Backends.State;
+using AoaiAspire.HealthProbe.Configuration;
+using AoaiAspire.HealthProbe.Health;
+using AoaiAspire.HealthProbe.Probing;
+using Azure.Core;
+using Azure.Identity;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace AoaiAspire.HealthProbe;
+
+/// <summary>The health probe's registrations, one extension per concern (Program.cs reads as the list).</summary>
+internal static class HealthProbeExtensions
+{
+    /// <summary><see cref="HealthProbeOptions"/> from the <c>HealthProbe</c> section, validated at start.</summary>
+    public static WebApplicationBuilder AddHealthProbeOptions(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<HealthProbeOptions>()
+            .Bind(builder.Configuration.GetSection(HealthProbeOptions.SectionName))
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<HealthProbeOptions>, HealthProbeOptionsValidator>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        return builder;
+    }
+
+    /// <summary>
+    /// Where verdicts go: Redis when <c>ConnectionStrings:redis</c> is set, else this process's memory
+    /// (the worker warns that nothing is shared then).
+    /// </summary>
+    public static WebApplicationBuilder AddSharedBackendState(this WebApplicationBuilder builder)
+    {
+        var redis = RedisConnectionOptions.FromConfiguration(builder.Configuration);
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IBackendStateStore>(sp => redis is null
+            ? new InMemoryBackendStateStore(sp.GetRequiredService<TimeProvider>())
+            : new RedisBackendStateStore(redis, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisBackendStateStore>>()));
+        return builder;
+    }
+
+    /// <summary>The prober, its one HTTP client and one Entra ID credential, the round, and the worker that runs rounds.</summary>
+    public static WebApplicationBuilder AddBackendProbing(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new Lazy<TokenCredential>(() => CreateCredential(sp)));
+        services.AddSingleton<ProbeCredentials>();
+        services.AddSingleton<ProbeHttpClient>();
+        services.AddSingleton<BackendProber>();
+        services.AddSingleton<ProbeVerdicts>();
+        services.AddSingleton<ProbeRound>();
+        services.AddSingleton<ProbeTargets>();
+        services.AddHostedService<ProbeWorker>();
+        return builder;
+    }
+
+    /// <summary>Adds the probe's own check to <c>/health</c> (<see cref="ProbeHealthCheck"/>).</summary>
+    public static WebApplicationBuilder AddProbeHealthCheck(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddHealthChecks().AddCheck<ProbeHealthCheck>(ProbeHealthCheck.Name);
+        return builder;
+    }
+
+    /// <summary>One credential for the process: a user-assigned managed identity when a client id is given, else the default chain.</summary>
+    private static TokenCredential CreateCredential(IServiceProvider services)
+    {
+        var clientId = services.GetRequiredService<IOptions<HealthProbeOptions>>().Value.ManagedIdentityClientId
+            ?? services.GetRequiredService<IConfiguration>()["AZURE_CLIENT_ID"];
+        return new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = clientId });
+    }
+}

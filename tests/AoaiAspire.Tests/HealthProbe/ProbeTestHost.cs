@@ -1,0 +1,102 @@
+using AoaiAspire.HealthProbe;
+using AoaiAspire.HealthProbe.Status;
+using AoaiAspire.Simulator;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace AoaiAspire.Tests.HealthProbe;
+
+/// <summary>A real health probe on a free loopback port, wired as its Program.cs, configured from a dictionary.</summary>
+internal sealed class ProbeTestHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ProbeTestHost(WebApplication app, Uri address)
+    {
+        _app = app;
+        Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public HttpClient Client { get; }
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<ProbeTestHost> StartAsync(IDictionary<string, string?> settings, ILoggerProvider? logs = null)
+    {
+        var app = Build(settings, logs);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new ProbeTestHost(app, new Uri(address));
+    }
+
+    public static WebApplication Build(IDictionary<string, string?> settings, ILoggerProvider? logs = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            EnvironmentName = "Production",
+            ApplicationName = typeof(HealthProbeExtensions).Assembly.GetName().Name,
+        });
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+        builder.AddServiceDefaults();
+        builder.AddHealthProbeOptions();
+        builder.AddSharedBackendState();
+        builder.AddBackendProbing();
+        builder.AddProbeHealthCheck();
+        var app = builder.Build();
+        app.MapDefaultEndpoints();
+        app.MapProbeStatus();
+        return app;
+    }
+
+    /// <summary>Probe settings for the given accounts: short interval, their keys, and Redis when given.</summary>
+    public static Dictionary<string, string?> Settings(SimulatorHost simulators, string? redis, TimeSpan? interval = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["HealthProbe:Interval"] = (interval ?? TimeSpan.FromMilliseconds(200)).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+            ["HealthProbe:Timeout"] = "00:00:00.200",
+        };
+        if (redis is not null)
+        {
+            settings["ConnectionStrings:redis"] = redis;
+        }
+        foreach (var account in simulators.Accounts)
+        {
+            settings[$"Gateway:Backends:{account.Name}:Endpoint"] = account.Endpoint.AbsoluteUri;
+            settings[$"Gateway:Backends:{account.Name}:ApiKey"] = account.Options.ApiKey;
+            settings[$"Gateway:Backends:{account.Name}:Deployments:chat"] = "chat";
+        }
+        return settings;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>Hands every logger the same <see cref="Common.CapturingLogger"/>.</summary>
+internal sealed class CapturingLoggerProvider : ILoggerProvider
+{
+    public Common.CapturingLogger Logger { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => Logger;
+
+    public void Dispose()
+    {
+    }
+}
