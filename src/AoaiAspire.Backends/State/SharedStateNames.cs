@@ -21,9 +21,6 @@ internal static class SharedStateNames
     /// <summary>The latest probe verdict, JSON <see cref="BackendHealthReport"/>, expiring after a few probe intervals.</summary>
     public static string HealthKey(string backend) => $"aoai:backend:{backend}:health";
 
-    /// <summary>A name for this process in events and leases: host, process id and a random suffix.</summary>
-    public static string NewInstanceId() => $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
-
     /// <summary>Lease a probe replica holds while it probes one backend for one interval.</summary>
     public static string ProbeLeaseKey(string backend) => $"aoai:probe:lease:{backend}";
 
