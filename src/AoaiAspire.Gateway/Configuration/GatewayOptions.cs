@@ -77,6 +77,12 @@ internal sealed class RoutingOptions
     /// </summary>
     public TimeSpan MaxThrottleDuration { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long a probe verdict that keeps a backend out (unreachable, erroring, auth failure) holds after the
+    /// probe's check; a probe that stops reporting cannot bench a backend forever. Default 1 min.
+    /// </summary>
+    public TimeSpan ProbeVerdictLifetime { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Weight of the newest sample in the latency average (EWMA). Default 0.3.</summary>
     [Range(0.01, 1.0)]
     public double LatencySmoothing { get; set; } = 0.3;

@@ -14,6 +14,7 @@ internal sealed class GatewayOptionsValidator(IHostEnvironment environment) : IV
         }
         Positive(options.Routing.DefaultThrottleDuration, "Gateway:Routing:DefaultThrottleDuration", errors);
         Positive(options.Routing.MaxThrottleDuration, "Gateway:Routing:MaxThrottleDuration", errors);
+        Positive(options.Routing.ProbeVerdictLifetime, "Gateway:Routing:ProbeVerdictLifetime", errors);
         Positive(options.CircuitBreaker.SamplingDuration, "Gateway:CircuitBreaker:SamplingDuration", errors);
         Positive(options.CircuitBreaker.BreakDuration, "Gateway:CircuitBreaker:BreakDuration", errors);
         Positive(options.Upstream.ConnectTimeout, "Gateway:Upstream:ConnectTimeout", errors);

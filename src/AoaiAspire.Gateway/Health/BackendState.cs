@@ -47,6 +47,7 @@ internal sealed class BackendState
     private long _probeUntil;
     private long _probeLatencyTicks;
     private long _probeCheckedAt;
+    private long _probeValidUntil;
 
     // Observed latency (EWMA, ms) and counters.
     private double _latencyMs = double.NaN;
@@ -86,7 +87,11 @@ internal sealed class BackendState
         }
         var verdict = _probeVerdict;
         if (verdict is ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure
-            || (verdict == ProbeVerdict.Throttled && Volatile.Read(ref _probeUntil) > now))
+            && Volatile.Read(ref _probeValidUntil) > now)
+        {
+            return false; // a verdict from a probe that has since gone quiet fades, so it cannot bench a backend forever
+        }
+        if (verdict == ProbeVerdict.Throttled && Volatile.Read(ref _probeUntil) > now)
         {
             return false;
         }
@@ -108,7 +113,7 @@ internal sealed class BackendState
     public bool IsThrottledOnly(long now)
         => (Volatile.Read(ref _throttledUntil) > now || (_probeVerdict == ProbeVerdict.Throttled && Volatile.Read(ref _probeUntil) > now))
            && Volatile.Read(ref _circuitOpenUntil) <= now
-           && _probeVerdict is not (ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure);
+           && !(_probeVerdict is ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure && Volatile.Read(ref _probeValidUntil) > now);
 
     /// <summary>Called once a backend is picked: claims the half-open trial if the circuit needs one.</summary>
     public bool TryBeginAttempt(long now)
@@ -259,8 +264,9 @@ internal sealed class BackendState
         }
     }
 
-    internal void SetProbeVerdict(ProbeVerdict verdict, long until, TimeSpan latency, long checkedAt)
+    internal void SetProbeVerdict(ProbeVerdict verdict, long until, TimeSpan latency, long checkedAt, long validUntil = long.MaxValue)
     {
+        Volatile.Write(ref _probeValidUntil, validUntil);
         Volatile.Write(ref _probeUntil, until);
         Volatile.Write(ref _probeLatencyTicks, latency.Ticks);
         Volatile.Write(ref _probeCheckedAt, checkedAt);

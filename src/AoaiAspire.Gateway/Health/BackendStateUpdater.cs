@@ -88,7 +88,7 @@ internal sealed partial class BackendStateUpdater
     public void OnProbeVerdict(BackendState state, ProbeVerdict verdict, long until, TimeSpan latency, long checkedAt)
     {
         var previous = state.ProbeVerdict;
-        state.SetProbeVerdict(verdict, until, latency, checkedAt);
+        state.SetProbeVerdict(verdict, until, latency, checkedAt, checkedAt + _options.CurrentValue.Routing.ProbeVerdictLifetime.Ticks);
         if (previous != verdict)
         {
             Log.ProbeVerdictChanged(_logger, state.Name, previous, verdict);

@@ -137,4 +137,15 @@ public sealed class BackendSelectorTests
         route.Candidates[0].State.SetProbeVerdict(ProbeVerdict.Healthy, 0, TimeSpan.Zero, now);
         Assert.Equal("a", PickName(selector, route, now));
     }
+
+    [Fact]
+    public void Select_ProbeVerdictPastItsLifetime_NoLongerKeepsBackendOut()
+    {
+        var route = Route(("a", 1, 1), ("b", 2, 1));
+        var selector = new BackendSelector(new WeightedPolicy(new Random(1)));
+        var now = DateTimeOffset.UtcNow.UtcTicks;
+        route.Candidates[0].State.SetProbeVerdict(ProbeVerdict.Unreachable, 0, TimeSpan.Zero, now, validUntil: now + TimeSpan.FromMinutes(1).Ticks);
+        Assert.Equal("b", PickName(selector, route, now));
+        Assert.Equal("a", PickName(selector, route, now + TimeSpan.FromMinutes(1).Ticks));
+    }
 }

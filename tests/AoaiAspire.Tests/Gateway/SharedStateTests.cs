@@ -1,5 +1,7 @@
 using System.Net;
 using AoaiAspire.Gateway.Configuration;
+using AoaiAspire.Gateway.Health;
+using AoaiAspire.Tests.HealthProbe;
 using AoaiAspire.Simulator;
 using AoaiAspire.Tests.Common;
 using Microsoft.Extensions.DependencyInjection;
@@ -73,6 +75,32 @@ public sealed class SharedStateTests : IAsyncLifetime
         }
         Assert.Equal(1, _sims["primary"].Stats.Requests);
         Assert.Equal(1, _sims["secondary"].Stats.Requests);
+    }
+
+    private static ProbeVerdict Verdict(GatewayTestHost gateway, string backend)
+    {
+        gateway.Services.GetRequiredService<BackendRegistry>().TryGetState(backend, out var state);
+        return state.ProbeVerdict;
+    }
+
+    [Fact]
+    public async Task ProbeMarksABackendDownBeforeAnyCallerRequestReachesIt()
+    {
+        // The primary is down before any traffic; only the probe finds out.
+        _sims["primary"].Faults = new FaultOptions { Down = true };
+        await using (var probe = await ProbeTestHost.StartAsync(ProbeTestHost.Settings(_sims, _redis.ConnectionString, TimeSpan.FromHours(1))))
+        {
+            await Wait.UntilAsync(() => Verdict(_a, "primary") == ProbeVerdict.Unreachable && Verdict(_b, "primary") == ProbeVerdict.Unreachable,
+                because: "both replicas take up the probe's verdict from Redis");
+            Assert.Equal(ProbeVerdict.Healthy, Verdict(_a, "secondary"));
+        }
+        var probed = _sims["primary"].Stats.Requests;
+
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.NotEqual("primary", await ChatAsync(i % 2 == 0 ? _a : _b));
+        }
+        Assert.Equal(probed, _sims["primary"].Stats.Requests);
     }
 
     [Fact]
