@@ -7,6 +7,7 @@ using AoaiAspire.Gateway.Forwarding;
 using AoaiAspire.Gateway.Health;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Gateway.Quotas;
+using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
 using Azure.Core;
 using Azure.Identity;
@@ -51,6 +52,8 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<BackendSelector>();
         services.AddSingleton<GatewayForwarder>();
         services.AddSingleton<UsageLedger>();
+        services.AddSingleton<GatewayTelemetry>();
+        builder.AddServiceDefaultsTelemetry(meters: [TelemetryNames.Meter], sources: [TelemetryNames.ActivitySource]);
         services.TryAddSingleton<IConsumerQuotas, UnlimitedConsumerQuotas>();
         services.AddHostedService<GatewayStartup>();
 

@@ -3,7 +3,9 @@ using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;
 using AoaiAspire.Gateway.Quotas;
+using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
 namespace AoaiAspire.Gateway.Forwarding;
@@ -31,11 +33,15 @@ internal static class GatewayEndpoints
     private static async Task HandleAsync(HttpContext context, string? deployment, string operation)
     {
         var services = context.RequestServices;
+        var telemetry = services.GetRequiredService<GatewayTelemetry>();
+        var time = services.GetRequiredService<TimeProvider>();
+        var arrivedAt = time.GetTimestamp();
         var isModels = operation == "models";
         var method = context.Request.Method;
         if (isModels ? !HttpMethods.IsGet(method) : !HttpMethods.IsPost(method))
         {
             context.Response.Headers.Allow = isModels ? "GET" : "POST";
+            telemetry.Rejected("method_not_allowed");
             await GatewayErrors.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, GatewayErrorCodes.MethodNotAllowed,
                 $"Method {method} is not allowed here; use {(isModels ? "GET" : "POST")}.").ConfigureAwait(false);
             return;
@@ -45,6 +51,7 @@ internal static class GatewayEndpoints
         var consumer = services.GetRequiredService<ConsumerDirectory>().Authenticate(context.Request);
         if (consumer is null)
         {
+            telemetry.Rejected("unauthorized");
             await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized,
                 "Access denied due to a missing or invalid key. Send a gateway key in the 'api-key' header or as 'Authorization: Bearer <key>'.").ConfigureAwait(false);
             return;
@@ -58,6 +65,7 @@ internal static class GatewayEndpoints
         }
         if (!Operations.Contains(operation))
         {
+            telemetry.Rejected("unknown_operation");
             await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, GatewayErrorCodes.NotFound,
                 $"Operation '{operation}' is not supported by the gateway.").ConfigureAwait(false);
             return;
@@ -69,6 +77,7 @@ internal static class GatewayEndpoints
         {
             if (tooLarge)
             {
+                telemetry.Rejected("too_large");
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, GatewayErrorCodes.PayloadTooLarge,
                     $"The request body is larger than the gateway's limit of {gateway.MaxRequestBodySize} bytes.").ConfigureAwait(false);
                 return;
@@ -80,17 +89,20 @@ internal static class GatewayEndpoints
             {
                 if (body.Length == 0)
                 {
+                    telemetry.Rejected("bad_request");
                     await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, "The request body is empty.").ConfigureAwait(false);
                     return;
                 }
                 if (!RequestInfo.TryParse(body.Span, needModel: deployment is null, out info, out var error))
                 {
+                    telemetry.Rejected("bad_request");
                     await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.InvalidJson, error!).ConfigureAwait(false);
                     return;
                 }
             }
             else if (deployment is null)
             {
+                telemetry.Rejected("unsupported_media_type");
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, GatewayErrorCodes.UnsupportedMediaType,
                     "v1-style calls take a JSON body with 'model'; use the Azure-style path for other content types.").ConfigureAwait(false);
                 return;
@@ -99,12 +111,14 @@ internal static class GatewayEndpoints
             deployment ??= info.Model!;
             if (!catalog.Routes.TryGetValue(deployment, out var route))
             {
+                telemetry.Rejected("unknown_deployment");
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, GatewayErrorCodes.DeploymentNotFound,
                     $"The API deployment '{deployment}' does not exist on this gateway.").ConfigureAwait(false);
                 return;
             }
             if (!consumer.MayCall(route.Name))
             {
+                telemetry.Rejected("forbidden");
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status403Forbidden, GatewayErrorCodes.Forbidden,
                     $"This key may not call deployment '{route.Name}'.").ConfigureAwait(false);
                 return;
@@ -118,6 +132,7 @@ internal static class GatewayEndpoints
             if (!decision.Admitted)
             {
                 SetRemaining(context.Response, decision);
+                telemetry.Rejected("consumer_quota");
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests, GatewayErrorCodes.Throttled,
                     $"Consumer '{consumer.Name}' has exceeded its rate limit for deployment '{route.Name}'. Please retry after {Math.Max(1, Math.Ceiling(decision.RetryAfter.TotalSeconds))} seconds.",
                     decision.RetryAfter).ConfigureAwait(false);
@@ -129,15 +144,22 @@ internal static class GatewayEndpoints
                 : info.IncludeUsage is null && !info.HasStreamOptions && operation is "chat/completions" or "completions" ? UsageMode.StreamGatewayAsked
                 : UsageMode.StreamNone;
             var request = new ForwardRequest(route, operation, context.Request.QueryString.Value ?? "", body.Memory, contentType, consumer.Name,
-                estimate, isJson ? TokenEstimator.PromptTokens(info) : 0, usageMode, decision.RemainingTokens, decision.RemainingRequests);
+                estimate, isJson ? TokenEstimator.PromptTokens(info) : 0, usageMode, arrivedAt, decision.RemainingTokens, decision.RemainingRequests);
             var result = await services.GetRequiredService<GatewayForwarder>().ForwardAsync(context, request).ConfigureAwait(false);
 
             // Account.
             quotas.Correct(decision.Reservation, result.Answered ? result.Usage.TotalTokens : 0);
-            if (result.Answered)
+            if (result.Backend is { } backend)
             {
-                services.GetRequiredService<UsageLedger>().Record(context.Response.Headers[GatewayHeaders.Backend].ToString(), route.Name, consumer.Name, result.Usage, result.UsageEstimated);
+                services.GetRequiredService<UsageLedger>().Record(backend, route.Name, consumer.Name, result.Usage, result.UsageEstimated);
             }
+            else
+            {
+                telemetry.Rejected(context.Response.StatusCode == StatusCodes.Status429TooManyRequests ? "all_throttled" : "no_backend", route.Name);
+            }
+            telemetry.RequestEnded(context.Features.Get<IHttpActivityFeature>()?.Activity, operation, route.Name, result.Backend, consumer.Name,
+                context.Response.StatusCode, result.Answered ? result.Usage.PromptTokens : 0, result.Answered ? result.Usage.CompletionTokens : 0,
+                time.GetElapsedTime(arrivedAt), result.Upstream);
         }
     }
 

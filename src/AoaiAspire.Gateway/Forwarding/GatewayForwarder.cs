@@ -5,6 +5,7 @@ using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Errors;
 using AoaiAspire.Gateway.Health;
 using AoaiAspire.Gateway.LoadBalancing;
+using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -46,11 +47,19 @@ internal readonly record struct ForwardRequest(
     long EstimatedTokens,
     long EstimatedPromptTokens,
     UsageMode UsageMode,
+    long ArrivedAt,
     long? ConsumerRemainingTokens = null,
     long? ConsumerRemainingRequests = null);
 
 /// <summary>What the forwarding came to: whether a backend answered, and the tokens it reported.</summary>
-internal readonly record struct ForwardResult(bool Answered, Usage Usage, bool UsageEstimated);
+internal readonly record struct ForwardResult(bool Answered, Usage Usage, bool UsageEstimated)
+{
+    /// <summary>The backend that answered, if one did.</summary>
+    public string? Backend { get; init; }
+
+    /// <summary>Time spent in upstream calls (all attempts, body included): the rest is the gateway's own.</summary>
+    public TimeSpan Upstream { get; init; }
+}
 
 /// <summary>
 /// Sends a caller's request to the backends of its deployment until one answers.
@@ -72,6 +81,7 @@ internal sealed partial class GatewayForwarder(
     BackendSelector selector,
     BackendStateUpdater updater,
     IOptionsMonitor<GatewayOptions> options,
+    GatewayTelemetry telemetry,
     TimeProvider time,
     ILogger<GatewayForwarder> logger)
 {
@@ -89,6 +99,7 @@ internal sealed partial class GatewayForwarder(
         var maxAttempts = gateway.Routing.MaxAttempts == 0 ? route.Candidates.Length : Math.Min(gateway.Routing.MaxAttempts, route.Candidates.Length);
         ulong tried = 0;
         NoBackend none = default;
+        var upstreamTicks = 0L;
         for (var attempt = 1; attempt <= maxAttempts; attempt++)
         {
             // 1. Select.
@@ -99,10 +110,12 @@ internal sealed partial class GatewayForwarder(
             }
             tried |= 1UL << index;
 
+            var attemptStarted = time.GetTimestamp();
             var (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway).ConfigureAwait(false);
+            upstreamTicks += time.GetElapsedTime(attemptStarted).Ticks;
             if (outcome != AttemptOutcome.Retry)
             {
-                return result;
+                return result with { Upstream = TimeSpan.FromTicks(upstreamTicks) };
             }
             if (attempt == maxAttempts)
             {
@@ -110,7 +123,7 @@ internal sealed partial class GatewayForwarder(
             }
         }
         await WriteNoBackendAsync(context, route, none).ConfigureAwait(false);
-        return default;
+        return new ForwardResult { Upstream = TimeSpan.FromTicks(upstreamTicks) };
     }
 
     private async Task<(AttemptOutcome, ForwardResult)> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway)
@@ -122,6 +135,7 @@ internal sealed partial class GatewayForwarder(
         attemptCts.CancelAfter(gateway.Upstream.FirstByteTimeout);
         var started = time.GetTimestamp();
         candidate.Capacity.Charge(request.EstimatedTokens);
+        using var activity = telemetry.StartAttempt(request.Operation, request.Route.Name, backend.Name, backend.Region, backend.Endpoint.Host, attempt);
 
         // 2. Send.
         HttpResponseMessage response;
@@ -134,24 +148,28 @@ internal sealed partial class GatewayForwarder(
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
             updater.OnAbandoned(state);
+            telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.CallerGone, 0, retried: false);
             return (AttemptOutcome.CallerGone, default);
         }
         catch (OperationCanceledException)
         {
             LogAttemptFailed(logger, backend.Name, "timeout waiting for response headers");
             updater.OnFailure(state);
+            telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.Timeout, 0, retried: true);
             return (AttemptOutcome.Retry, default);
         }
         catch (HttpRequestException ex)
         {
             LogAttemptFailed(logger, backend.Name, ex.HttpRequestError.ToString());
             updater.OnFailure(state);
+            telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.ConnectionFailure, 0, retried: true);
             return (AttemptOutcome.Retry, default);
         }
         catch (Azure.Identity.AuthenticationFailedException)
         {
             LogAttemptFailed(logger, backend.Name, "Entra ID token unavailable");
             updater.OnFailure(state);
+            telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.AuthUnavailable, 0, retried: true);
             return (AttemptOutcome.Retry, default);
         }
 
@@ -164,6 +182,7 @@ internal sealed partial class GatewayForwarder(
             {
                 candidate.Capacity.Exhausted(updater.Now);
                 updater.OnThrottled(state, RetryAfter.Parse(response.Headers, time.GetUtcNow()));
+                telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.Throttled, status, retried: true);
                 return (AttemptOutcome.Retry, default);
             }
             // 401/403/404 from a backend mean that backend is misconfigured (key, role, deployment name),
@@ -172,6 +191,7 @@ internal sealed partial class GatewayForwarder(
             {
                 LogAttemptFailed(logger, backend.Name, status.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 updater.OnFailure(state);
+                telemetry.AttemptEnded(activity, backend.Name, status >= 500 || status == 408 ? AttemptOutcomes.ServerError : AttemptOutcomes.BackendMisconfigured, status, retried: true);
                 return (AttemptOutcome.Retry, default);
             }
             updater.OnSuccess(state, time.GetElapsedTime(started));
@@ -198,10 +218,25 @@ internal sealed partial class GatewayForwarder(
                 // The caller's stream loses a chunk: its length is no longer the upstream's.
                 callerResponse.ContentLength = null;
             }
-            var (copy, usage) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, attemptCts, gateway.Upstream.StreamIdleTimeout, aborted).ConfigureAwait(false);
-            var result = usage is { } reported
+            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, attemptCts, gateway.Upstream.StreamIdleTimeout, time, aborted).ConfigureAwait(false);
+            var result = (usage is { } reported
                 ? new ForwardResult(true, reported, UsageEstimated: false)
-                : new ForwardResult(true, new Usage(request.EstimatedPromptTokens, 0), UsageEstimated: true);
+                : new ForwardResult(true, new Usage(request.EstimatedPromptTokens, 0), UsageEstimated: true)) with { Backend = backend.Name };
+            if (isEventStream && firstByteAt != 0)
+            {
+                telemetry.FirstChunk(request.Route.Name, backend.Name, TimeSpan.FromTicks((long)((firstByteAt - request.ArrivedAt) * ((double)TimeSpan.TicksPerSecond / time.TimestampFrequency))));
+            }
+            if (activity is not null)
+            {
+                activity.SetTag(TelemetryNames.InputTokens, result.Usage.PromptTokens);
+                activity.SetTag(TelemetryNames.OutputTokens, result.Usage.CompletionTokens);
+            }
+            telemetry.AttemptEnded(activity, backend.Name, copy switch
+            {
+                CopyResult.Done => status < 400 ? AttemptOutcomes.Success : AttemptOutcomes.CallerError,
+                CopyResult.CallerGone => AttemptOutcomes.CallerGone,
+                _ => AttemptOutcomes.BodyFailed,
+            }, status, retried: false);
             switch (copy)
             {
                 case CopyResult.Done:
@@ -304,8 +339,9 @@ internal sealed partial class GatewayForwarder(
     /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
     /// when the gateway asked for it), or from the last bytes of a JSON body.
     /// </summary>
-    private static async Task<(CopyResult, Usage?)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, CancellationToken aborted)
+    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, CancellationToken aborted)
     {
+        long firstByteAt = 0;
         var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
         var isStream = usageMode != UsageMode.Json;
         using var sse = isStream ? new SseUsageFilter(dropUsageChunk: usageMode == UsageMode.StreamGatewayAsked) : null;
@@ -314,6 +350,10 @@ internal sealed partial class GatewayForwarder(
         var body = callerResponse.Body;
         Func<ReadOnlyMemory<byte>, ValueTask> write = async bytes =>
         {
+            if (firstByteAt == 0)
+            {
+                firstByteAt = time.GetTimestamp();
+            }
             await body.WriteAsync(bytes, aborted).ConfigureAwait(false);
             await body.FlushAsync(aborted).ConfigureAwait(false);
         };
@@ -326,7 +366,7 @@ internal sealed partial class GatewayForwarder(
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
             {
-                return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed, null);
+                return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed, null, 0);
             }
             await using (source.ConfigureAwait(false))
             {
@@ -341,11 +381,11 @@ internal sealed partial class GatewayForwarder(
                     }
                     catch (OperationCanceledException)
                     {
-                        return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamIdle, sse?.Usage);
+                        return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamIdle, sse?.Usage, firstByteAt);
                     }
                     catch (Exception ex) when (ex is HttpRequestException or IOException)
                     {
-                        return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed, sse?.Usage);
+                        return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed, sse?.Usage, firstByteAt);
                     }
                     try
                     {
@@ -354,9 +394,9 @@ internal sealed partial class GatewayForwarder(
                             if (sse is not null)
                             {
                                 await sse.CompleteAsync(write).ConfigureAwait(false);
-                                return (CopyResult.Done, sse.Usage);
+                                return (CopyResult.Done, sse.Usage, firstByteAt);
                             }
-                            return (CopyResult.Done, Usage.TryFind(tail.AsSpan(0, tailLength), out var found) ? found : null);
+                            return (CopyResult.Done, Usage.TryFind(tail.AsSpan(0, tailLength), out var found) ? found : null, firstByteAt);
                         }
                         if (sse is not null)
                         {
@@ -365,20 +405,24 @@ internal sealed partial class GatewayForwarder(
                         }
                         else
                         {
+                            if (firstByteAt == 0)
+                            {
+                                firstByteAt = time.GetTimestamp();
+                            }
                             await body.WriteAsync(buffer.AsMemory(0, read), aborted).ConfigureAwait(false);
                             KeepTail(tail!, ref tailLength, buffer.AsSpan(0, read));
                         }
                     }
                     catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
                     {
-                        return (CopyResult.CallerGone, sse?.Usage);
+                        return (CopyResult.CallerGone, sse?.Usage, firstByteAt);
                     }
                 }
             }
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
-            return (CopyResult.CallerGone, sse?.Usage);
+            return (CopyResult.CallerGone, sse?.Usage, firstByteAt);
         }
         finally
         {

@@ -1,0 +1,66 @@
+namespace AoaiAspire.Gateway.Telemetry;
+
+/// <summary>
+/// Every metric, span and attribute name the gateway emits, declared once (README "Telemetry" lists them).
+/// OpenTelemetry's GenAI semantic conventions where they fit; <c>aoai.*</c> for the gateway's own.
+/// </summary>
+internal static class TelemetryNames
+{
+    public const string Meter = "AoaiAspire.Gateway";
+    public const string ActivitySource = "AoaiAspire.Gateway";
+
+    // Metrics (GenAI conventions).
+    public const string TokenUsage = "gen_ai.client.token.usage";
+    public const string OperationDuration = "gen_ai.client.operation.duration";
+
+    // Metrics (the gateway's own).
+    public const string Attempts = "aoai.gateway.attempts";
+    public const string Retries = "aoai.gateway.retries";
+    public const string UpstreamThrottles = "aoai.gateway.upstream.throttles";
+    public const string CircuitOpenings = "aoai.gateway.circuit.openings";
+    public const string Rejected = "aoai.gateway.rejected";
+    public const string TimeToFirstChunk = "aoai.gateway.time_to_first_chunk";
+    public const string AddedLatency = "aoai.gateway.added_latency";
+    public const string BackendStateChanges = "aoai.gateway.backend.state_changes";
+
+    // Span names.
+    public const string AttemptSpan = "aoai.attempt";
+
+    // Attributes.
+    public const string OperationName = "gen_ai.operation.name";
+    public const string RequestModel = "gen_ai.request.model";
+    public const string System = "gen_ai.system";
+    public const string TokenType = "gen_ai.token.type";
+    public const string InputTokens = "gen_ai.usage.input_tokens";
+    public const string OutputTokens = "gen_ai.usage.output_tokens";
+    public const string Backend = "aoai.backend";
+    public const string Region = "aoai.region";
+    public const string Consumer = "aoai.consumer";
+    public const string Outcome = "aoai.outcome";
+    public const string RetryReason = "aoai.retry.reason";
+    public const string RejectReason = "aoai.reject.reason";
+    public const string Attempt = "aoai.attempt";
+    public const string StateChange = "aoai.state_change";
+    public const string FromPeer = "aoai.from_peer";
+    public const string ResponseStatus = "http.response.status_code";
+    public const string ServerAddress = "server.address";
+    public const string ErrorType = "error.type";
+
+    /// <summary><c>gen_ai.system</c> value.</summary>
+    public const string SystemValue = "az.ai.openai";
+}
+
+/// <summary>How an upstream attempt ended (values of <see cref="TelemetryNames.Outcome"/>).</summary>
+internal static class AttemptOutcomes
+{
+    public const string Success = "success";
+    public const string CallerError = "caller_error";
+    public const string Throttled = "throttled";
+    public const string ServerError = "server_error";
+    public const string BackendMisconfigured = "backend_misconfigured";
+    public const string Timeout = "timeout";
+    public const string ConnectionFailure = "connection_failure";
+    public const string AuthUnavailable = "auth_unavailable";
+    public const string CallerGone = "caller_gone";
+    public const string BodyFailed = "body_failed";
+}
