@@ -58,8 +58,9 @@ public sealed class HealthProbeWorkerTests : IAsyncLifetime
         await using var client = RedisClient.Create(RedisConnectionOptions.Parse(redis.ConnectionString), NullLogger.Instance, TimeProvider.System);
         await client.StartAsync();
 
-        await Wait.UntilAsync(async () => await ReadReportAsync(client, "eastus") is { Status: HealthStatus.Healthy }, because: "the first verdict in Redis");
-        Assert.Equal(HealthStatus.Throttled, (await ReadReportAsync(client, "westus"))?.Status);
+        await Wait.UntilAsync(async () => verdicts.Rounds >= 1
+            && await ReadReportAsync(client, "eastus") is { Status: HealthStatus.Healthy }
+            && await ReadReportAsync(client, "westus") is { Status: HealthStatus.Throttled }, because: "a completed round's verdicts in Redis");
         Assert.Equal("Healthy", await host.Client.GetStringAsync("/health"));
 
         await redis.StopAsync();

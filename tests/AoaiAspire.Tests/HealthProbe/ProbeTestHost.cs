@@ -60,13 +60,16 @@ internal sealed class ProbeTestHost : IAsyncDisposable
         return app;
     }
 
-    /// <summary>Probe settings for the given accounts: short interval, their keys, and Redis when given.</summary>
+    /// <summary>
+    /// Probe settings for the given accounts: a short interval, their keys, and Redis when given. The timeout is as
+    /// long as the interval allows, so a first request slowed by JIT on a busy machine is not called unreachable.
+    /// </summary>
     public static Dictionary<string, string?> Settings(SimulatorHost simulators, string? redis, TimeSpan? interval = null)
     {
         var settings = new Dictionary<string, string?>
         {
-            ["HealthProbe:Interval"] = (interval ?? TimeSpan.FromMilliseconds(200)).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
-            ["HealthProbe:Timeout"] = "00:00:00.200",
+            ["HealthProbe:Interval"] = (interval ?? TimeSpan.FromMilliseconds(500)).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+            ["HealthProbe:Timeout"] = (interval ?? TimeSpan.FromMilliseconds(500)).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
         };
         if (redis is not null)
         {
