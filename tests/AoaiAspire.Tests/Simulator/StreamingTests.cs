@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using System.Text.Json;
 using static AoaiAspire.Tests.Simulator.SimulatorTestAccounts;
 
@@ -115,6 +114,4 @@ public sealed class StreamingTests
         Assert.EndsWith("\n\n", body);
         return events;
     }
-
-    internal static string Utf8(byte[] bytes) => Encoding.UTF8.GetString(bytes);
 }
