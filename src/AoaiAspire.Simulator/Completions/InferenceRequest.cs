@@ -9,6 +9,7 @@ internal sealed record InferenceRequest(
     int PromptTokens,
     int? MaxTokens,
     int Choices,
+    int ChargedChoices,
     bool Stream,
     bool IncludeUsage)
 {
@@ -31,12 +32,12 @@ internal sealed record InferenceRequest(
 
     /// <summary>
     /// The rate-limit charge on arrival, as AOAI estimates it: the prompt plus <c>max_tokens</c> (or the
-    /// deployment's default charge) for each of the <c>n</c> choices.
+    /// deployment's default charge) for each of the max(<c>n</c>, <c>best_of</c>) candidates generated.
     /// </summary>
     public int Charge(int defaultMaxTokensCharge)
         => Operation == Operation.Embeddings
             ? PromptTokens
-            : (int)Math.Min(int.MaxValue, PromptTokens + ((long)(MaxTokens ?? defaultMaxTokensCharge) * Choices));
+            : (int)Math.Min(int.MaxValue, PromptTokens + ((long)(MaxTokens ?? defaultMaxTokensCharge) * ChargedChoices));
 
     /// <summary>Reads the body; returns null with an error message when it is not a request the operation accepts.</summary>
     public static InferenceRequest? Parse(Operation operation, JsonElement body, out string? error)
@@ -56,8 +57,9 @@ internal sealed record InferenceRequest(
             return null;
         }
 
-        var choices = Math.Max(ReadInt(body, "n") ?? 1, ReadInt(body, "best_of") ?? 1);
-        if (choices is < 1 or > 128)
+        var choices = ReadInt(body, "n") ?? 1;
+        var charged = Math.Max(choices, ReadInt(body, "best_of") ?? 1);
+        if (choices is < 1 or > 128 || charged > 128)
         {
             error = "n must be between 1 and 128.";
             return null;
@@ -103,7 +105,7 @@ internal sealed record InferenceRequest(
                 break;
         }
 
-        return new InferenceRequest(operation, model, promptTokens, maxTokens, choices, stream, includeUsage);
+        return new InferenceRequest(operation, model, promptTokens, maxTokens, choices, charged, stream, includeUsage);
     }
 
     /// <summary>About one token per four characters of text (OpenAI's rule of thumb for English).</summary>

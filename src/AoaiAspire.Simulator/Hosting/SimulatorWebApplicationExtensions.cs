@@ -3,6 +3,8 @@ using AoaiAspire.Simulator.Endpoints;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.CommandLine;
+using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -13,6 +15,7 @@ namespace AoaiAspire.Simulator.Hosting;
 internal static class SimulatorWebApplicationExtensions
 {
     private const string DefaultAppUrl = "http://localhost:5000";
+    private const string AccountsKey = SimulatorOptions.SectionName + ":Accounts";
 
     /// <summary>
     /// Binds and validates <see cref="SimulatorOptions"/> (failing fast with the key at fault) and makes Kestrel
@@ -21,7 +24,7 @@ internal static class SimulatorWebApplicationExtensions
     /// </summary>
     public static WebApplicationBuilder AddSimulator(this WebApplicationBuilder builder)
     {
-        var options = builder.Configuration.GetSection(SimulatorOptions.SectionName).Get<SimulatorOptions>() ?? new SimulatorOptions();
+        var options = AccountsSource(builder.Configuration).GetSection(SimulatorOptions.SectionName).Get<SimulatorOptions>() ?? new SimulatorOptions();
         if (options.Accounts.Count == 0)
         {
             options.Accounts.Add(SimulatorDefaults.Account());
@@ -47,6 +50,26 @@ internal static class SimulatorWebApplicationExtensions
             .ToList();
         builder.Services.AddSingleton(new AccountDirectory(accounts, routeByPort: true));
         return builder;
+    }
+
+    /// <summary>
+    /// The configuration to bind: normally all of it; but when environment variables or the command line
+    /// name an account (<c>Simulator__Accounts__0__Name</c>, as the Aspire AppHost does), only those sources,
+    /// so their accounts replace the list in appsettings.json instead of merging into it index by index
+    /// (which would give Aspire's one account the file's port and add the file's other accounts).
+    /// </summary>
+    private static IConfiguration AccountsSource(IConfiguration configuration)
+    {
+        if (configuration is not IConfigurationRoot root)
+        {
+            return configuration;
+        }
+
+        var overriding = root.Providers
+            .Where(p => p is EnvironmentVariablesConfigurationProvider or CommandLineConfigurationProvider)
+            .Where(p => p.GetChildKeys([], AccountsKey).Distinct().Any(index => p.TryGet($"{AccountsKey}:{index}:Name", out _)))
+            .ToList();
+        return overriding.Count == 0 ? configuration : new ConfigurationRoot(overriding);
     }
 
     /// <summary>Maps the simulator for the accounts <see cref="AddSimulator"/> registered and logs where each listens.</summary>

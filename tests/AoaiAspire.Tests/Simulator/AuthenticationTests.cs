@@ -9,8 +9,8 @@ public sealed class AuthenticationTests
     public async Task MissingOrWrongKeyIs401AndTheRightKeyOrAnyBearerPasses()
     {
         var (host, client) = await StartAsync();
-        await using var _ = host;
-        using var __ = client;
+        await using var hostScope = host;
+        using var clientScope = client;
 
         using var missing = await client.SendAsync(Post(ChatPath, SimpleChat, apiKey: null));
         using var wrong = await client.SendAsync(Post(ChatPath, SimpleChat, apiKey: "not-the-key"));
@@ -36,8 +36,8 @@ public sealed class AuthenticationTests
             a.RequireBearerToken = true;
             a.ExpectedBearerToken = "entra-token";
         });
-        await using var _ = host;
-        using var __ = client;
+        await using var hostScope = host;
+        using var clientScope = client;
 
         using var key = await client.SendAsync(Post(ChatPath, SimpleChat));
         using var wrongToken = await client.SendAsync(PostBearer(ChatPath, SimpleChat, "other-token"));
@@ -52,8 +52,8 @@ public sealed class AuthenticationTests
     public async Task NoConfiguredKeyAcceptsAnyNonEmptyKey()
     {
         var (host, client) = await StartAsync(a => a.ApiKey = null);
-        await using var _ = host;
-        using var __ = client;
+        await using var hostScope = host;
+        using var clientScope = client;
 
         using var anyKey = await client.SendAsync(Post(ChatPath, SimpleChat, apiKey: "whatever"));
         using var emptyBearer = await client.SendAsync(PostBearer(ChatPath, SimpleChat, " "));

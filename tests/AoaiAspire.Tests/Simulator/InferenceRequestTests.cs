@@ -33,6 +33,15 @@ public sealed class InferenceRequestTests
     }
 
     [Fact]
+    public void Charge_BestOf_ChargesEveryCandidateButAnswersN()
+    {
+        var request = Parse(Operation.Completions, """{"prompt":"abcd","max_tokens":10,"n":1,"best_of":3}""");
+
+        Assert.Equal(1 + 30, request.Charge(648));
+        Assert.Equal(1, request.Choices);
+    }
+
+    [Fact]
     public void CompletionTokens_HugeMaxTokens_Capped()
     {
         var request = Parse(Operation.ChatCompletions, """{"messages":[{"role":"user","content":"x"}],"max_tokens":100000}""");
