@@ -27,11 +27,12 @@ internal sealed class ConsumerQuotaOptions
     public TimeSpan SyncInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
-    /// With Redis connected: the share of a limit one replica may admit between two synchronisations (at least one
-    /// request always passes). It bounds the overshoot to about (replicas − 1) × this share of the limit, however fast
-    /// requests arrive; a request refused by it gets a Retry-After of one <see cref="SyncInterval"/>. 1 turns it off.
-    /// Default 0.02.
+    /// With Redis connected: the share of a limit one replica may admit between two synchronisations (the first request
+    /// after a synchronisation always passes). It bounds the overshoot to about 2 × (replicas − 1) × this share of the
+    /// limit however fast requests arrive, and caps one replica's pace at this share per <see cref="SyncInterval"/>
+    /// (0.01 per 100 ms = 6 × the limit per minute); a request refused by it gets a Retry-After of one
+    /// <see cref="SyncInterval"/>. 1 turns it off. Default 0.01.
     /// </summary>
     [Range(0.0001, 1.0)]
-    public double MaxUnsyncedShare { get; set; } = 0.02;
+    public double MaxUnsyncedShare { get; set; } = 0.01;
 }

@@ -41,7 +41,7 @@ internal sealed class QuotaOptionsValidator : IValidateOptions<GatewayOptions>, 
         }
         if (!(options.MaxUnsyncedShare > 0 && options.MaxUnsyncedShare <= 1))
         {
-            errors.Add($"{ConsumerQuotaOptions.SectionName}:MaxUnsyncedShare must be greater than 0 and at most 1 (default 0.02).");
+            errors.Add($"{ConsumerQuotaOptions.SectionName}:MaxUnsyncedShare must be greater than 0 and at most 1 (default 0.01).");
         }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

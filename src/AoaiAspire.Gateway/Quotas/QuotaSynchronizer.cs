@@ -57,7 +57,7 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
     /// <param name="client">Null: no Redis configured, counts are per replica.</param>
     /// <param name="ownsClient">Start and dispose <paramref name="client"/> here (false when it is shared with the backend state store).</param>
     /// <param name="timerTime">Clock of the loop's timer; the windows follow <see cref="ConsumerQuotas.Time"/>.</param>
-    public QuotaSynchronizer(ConsumerQuotas quotas, RedisClient? client, bool ownsClient, ConsumerQuotaOptions options, TimeProvider timerTime, ILogger<QuotaSynchronizer> logger)
+    public QuotaSynchronizer(ConsumerQuotas quotas, RedisClient? client, bool ownsClient, ConsumerQuotaOptions options, TimeProvider timerTime, ILogger logger)
     {
         _quotas = quotas;
         _client = client;
