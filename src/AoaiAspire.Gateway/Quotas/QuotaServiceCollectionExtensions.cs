@@ -16,6 +16,10 @@ internal static class QuotaServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddConsumerQuotas(this IServiceCollection services)
     {
+        if (services.Any(d => d.ServiceType == typeof(ConsumerQuotas)))
+        {
+            return services; // registered already
+        }
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<ConsumerQuotaOptions>()
             .BindConfiguration(ConsumerQuotaOptions.SectionName)

@@ -3,6 +3,8 @@ using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Quotas;
 using AoaiAspire.Tests.Common;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using HealthStatus = Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
@@ -104,6 +106,7 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(5_000, UsedTokens(a));
         Assert.Equal(4_000, UsedTokens(b));
         Assert.Equal(1, a.Logger.Count(1602));
+        Assert.Equal(HealthStatus.Degraded, (await a.Synchronizer.CheckHealthAsync(new HealthCheckContext())).Status);
 
         await _redis.RestartAsync(); // an empty dataset
         await Wait.UntilAsync(() => UsedTokens(a) == 6_000 && UsedTokens(b) == 6_000, Deadline, "both replicas share the count again, Redis's lost data pushed back");
@@ -111,6 +114,7 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
         await Wait.UntilAsync(() => a.Logger.Count(1603) > restoredLogs, Deadline, "the recovery is logged");
         Assert.Equal(1, a.Logger.Count(1602)); // the loss, once
         Assert.Equal(restoredLogs + 1, a.Logger.Count(1603));
+        Assert.Equal(HealthStatus.Healthy, (await a.Synchronizer.CheckHealthAsync(new HealthCheckContext())).Status);
 
         // One budget again: B spends the rest, then A is refused.
         Assert.Equal(40, Admit(b, 50));
