@@ -54,7 +54,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<GatewayTelemetry>();
         builder.AddServiceDefaultsTelemetry(meters: [TelemetryNames.Meter], sources: [TelemetryNames.ActivitySource]);
-        services.TryAddSingleton<IConsumerQuotas, UnlimitedConsumerQuotas>();
+        services.AddConsumerQuotas();
         services.AddHostedService<GatewayStartup>();
 
         // Shared state: Redis when ConnectionStrings:redis is set, else this replica alone.

@@ -33,4 +33,30 @@ internal static class SharedStateNames
         var id = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
         return id.Length > 48 ? id[..48] : id;
     }
+
+    /// <summary>Prefix of the consumer quota keys.</summary>
+    public const string QuotaPrefix = "aoai:quota:";
+
+    /// <summary>The deployment part of a consumer-wide quota key (all deployments together).</summary>
+    public const string QuotaAllDeployments = "*";
+
+    /// <summary>Quota measure: tokens charged in the window.</summary>
+    public const string QuotaTokens = "tokens";
+
+    /// <summary>Quota measure: requests admitted in the window.</summary>
+    public const string QuotaRequests = "requests";
+
+    /// <summary>
+    /// What one consumer spent in one clock minute, over every replica (string integer, INCRBY; expires
+    /// two minutes after the last write). <paramref name="deployment"/> is <see cref="QuotaAllDeployments"/>
+    /// for the consumer-wide count; <paramref name="windowUnixMinute"/> is unix seconds / 60 of the window start.
+    /// </summary>
+    public static string QuotaKey(string consumer, string deployment, long windowUnixMinute, string measure)
+        => $"aoai:quota:{consumer}:{deployment}:{windowUnixMinute}:{measure}";
+
+    /// <summary>
+    /// A random value set once per Redis dataset (no expiry). When it changes, Redis lost its data (restart
+    /// without persistence, flush) and each replica pushes again what it had counted in the current window.
+    /// </summary>
+    public const string QuotaEpochKey = "aoai:quota:epoch";
 }

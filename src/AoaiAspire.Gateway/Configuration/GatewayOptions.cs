@@ -55,6 +55,15 @@ internal sealed class ConsumerOptions
 
     /// <summary>Logical deployments this consumer may call; empty means all. Default empty.</summary>
     public List<string> Deployments { get; set; } = [];
+
+    /// <summary>Tokens per clock minute over all deployments together (estimate, corrected by usage); null means no limit. Default null. See docs/quotas.md.</summary>
+    public long? TokensPerMinute { get; set; }
+
+    /// <summary>Requests per clock minute over all deployments together; null means no limit. Default null.</summary>
+    public int? RequestsPerMinute { get; set; }
+
+    /// <summary>Limits for one deployment, applied in addition to the consumer-wide ones (<c>DeploymentLimits:{deployment}</c>). Default none.</summary>
+    public Dictionary<string, Quotas.DeploymentQuotaOptions> DeploymentLimits { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary><c>Gateway:Routing</c>.</summary>

@@ -35,7 +35,7 @@ internal static class GatewayErrors
             context.Abort();
             return;
         }
-        response.Clear();
+        // Headers already set (quota remaining counts) stay; nothing else has been written yet.
         response.StatusCode = status;
         response.ContentType = "application/json";
         if (retryAfter is { } wait)
