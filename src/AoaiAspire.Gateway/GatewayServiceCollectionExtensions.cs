@@ -13,6 +13,7 @@ using Azure.Core;
 using Azure.Identity;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Diagnostics;
+using MinDataRate = Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate;
 using Microsoft.Extensions.Options;
 
 namespace AoaiAspire.Gateway;
@@ -30,11 +31,25 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
         services.TryAddSingleton(TimeProvider.System);
 
+        // Kestrel's limits, set deliberately from Gateway:Limits (README "Security"): read here because Kestrel is
+        // configured before options are built; the same values are validated with the options at start-up.
+        var startup = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+        var limits = startup.Limits;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = builder.Configuration.GetValue<long?>("Gateway:MaxRequestBodySize") ?? new GatewayOptions().MaxRequestBodySize;
+            kestrel.Limits.MaxRequestBodySize = startup.MaxRequestBodySize;
+            kestrel.Limits.MaxConcurrentConnections = limits.MaxConcurrentConnections;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = 0;
+            kestrel.Limits.MaxRequestHeadersTotalSize = limits.MaxRequestHeadersTotalSize;
+            kestrel.Limits.MaxRequestHeaderCount = limits.MaxRequestHeaderCount;
+            kestrel.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout > TimeSpan.Zero ? limits.RequestHeadersTimeout : TimeSpan.FromSeconds(15);
+            kestrel.Limits.KeepAliveTimeout = limits.KeepAliveTimeout > TimeSpan.Zero ? limits.KeepAliveTimeout : TimeSpan.FromSeconds(130);
+            kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(limits.MinRequestBodyDataRate,
+                limits.MinRequestBodyDataRateGracePeriod >= TimeSpan.FromSeconds(1) ? limits.MinRequestBodyDataRateGracePeriod : TimeSpan.FromSeconds(5));
         });
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = limits.ShutdownTimeout > TimeSpan.Zero ? limits.ShutdownTimeout : TimeSpan.FromSeconds(30));
+        services.AddHealthChecks().AddCheck<ShutdownHealthCheck>("shutdown");
 
         services.AddSingleton<BackendRegistry>();
         services.AddSingleton<BackendStateUpdater>();

@@ -31,6 +31,50 @@ internal sealed class GatewayOptions
     public UpstreamOptions Upstream { get; set; } = new();
 
     public TokenOptions Tokens { get; set; } = new();
+
+    public LimitsOptions Limits { get; set; } = new();
+}
+
+/// <summary>
+/// <c>Gateway:Limits</c>: what one caller, one connection or the whole process may take. Applied to Kestrel
+/// at start-up (a change needs a restart), except the per-consumer concurrency, which follows reloads.
+/// </summary>
+internal sealed class LimitsOptions
+{
+    /// <summary>Open connections at most; null means no limit. Default null.</summary>
+    [Range(1, 1_000_000)]
+    public long? MaxConcurrentConnections { get; set; }
+
+    /// <summary>Total size of a request's headers. Default 32 KiB.</summary>
+    [Range(1024, 1024 * 1024)]
+    public int MaxRequestHeadersTotalSize { get; set; } = 32 * 1024;
+
+    /// <summary>Headers per request. Default 64.</summary>
+    [Range(1, 1000)]
+    public int MaxRequestHeaderCount { get; set; } = 64;
+
+    /// <summary>Time for a client to send its request headers. Default 15 s.</summary>
+    public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Idle time before a kept-alive connection is closed. Default 130 s (above common client pools' 120 s).</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(130);
+
+    /// <summary>Slowest acceptable request body upload, bytes per second, after <see cref="MinRequestBodyDataRateGracePeriod"/>. Default 240.</summary>
+    [Range(1, 1_000_000_000)]
+    public double MinRequestBodyDataRate { get; set; } = 240;
+
+    /// <summary>Grace period before <see cref="MinRequestBodyDataRate"/> applies. Default 5 s.</summary>
+    public TimeSpan MinRequestBodyDataRateGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Requests in flight per consumer unless the consumer sets its own; 0 means no limit. Default 0.</summary>
+    [Range(0, 1_000_000)]
+    public int MaxConcurrentRequestsPerConsumer { get; set; }
+
+    /// <summary>
+    /// On shutdown the gateway stops accepting at once and lets open requests (streams above all) finish for at
+    /// most this long; then their connections are ended. Default 30 s.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary><c>Gateway:Tokens</c>: how requests are estimated before they run.</summary>
@@ -55,6 +99,10 @@ internal sealed class ConsumerOptions
 
     /// <summary>Logical deployments this consumer may call; empty means all. Default empty.</summary>
     public List<string> Deployments { get; set; } = [];
+
+    /// <summary>Requests this consumer may have in flight; null uses <c>Gateway:Limits:MaxConcurrentRequestsPerConsumer</c>.</summary>
+    [Range(1, 1_000_000)]
+    public int? MaxConcurrentRequests { get; set; }
 
     /// <summary>Tokens per clock minute over all deployments together (estimate, corrected by usage); null means no limit. Default null. See docs/quotas.md.</summary>
     public long? TokensPerMinute { get; set; }

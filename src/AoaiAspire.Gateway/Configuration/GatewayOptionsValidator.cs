@@ -20,6 +20,13 @@ internal sealed class GatewayOptionsValidator(IHostEnvironment environment) : IV
         Positive(options.Upstream.ConnectTimeout, "Gateway:Upstream:ConnectTimeout", errors);
         Positive(options.Upstream.FirstByteTimeout, "Gateway:Upstream:FirstByteTimeout", errors);
         Positive(options.Upstream.StreamIdleTimeout, "Gateway:Upstream:StreamIdleTimeout", errors);
+        Positive(options.Limits.RequestHeadersTimeout, "Gateway:Limits:RequestHeadersTimeout", errors);
+        Positive(options.Limits.KeepAliveTimeout, "Gateway:Limits:KeepAliveTimeout", errors);
+        Positive(options.Limits.ShutdownTimeout, "Gateway:Limits:ShutdownTimeout", errors);
+        if (options.Limits.MinRequestBodyDataRateGracePeriod < TimeSpan.FromSeconds(1))
+        {
+            errors.Add("Gateway:Limits:MinRequestBodyDataRateGracePeriod must be at least 00:00:01 (Kestrel's minimum).");
+        }
 
         foreach (var (consumer, c) in options.Consumers)
         {

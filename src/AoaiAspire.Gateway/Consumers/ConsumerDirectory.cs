@@ -6,11 +6,32 @@ using Microsoft.Extensions.Options;
 namespace AoaiAspire.Gateway.Consumers;
 
 /// <summary>A caller of the gateway.</summary>
-internal sealed class Consumer(string name, IReadOnlySet<string>? deployments)
+internal sealed class Consumer(string name, IReadOnlySet<string>? deployments, int maxConcurrentRequests = 0)
 {
     public static readonly Consumer Anonymous = new("anonymous", null);
 
+    private int _inFlight;
+
     public string Name { get; } = name;
+
+    /// <summary>Requests in flight at most; 0 means no limit.</summary>
+    public int MaxConcurrentRequests { get; } = maxConcurrentRequests;
+
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Counts a request in, unless the consumer is at its concurrency limit. Pair with <see cref="Exit"/>.</summary>
+    public bool TryEnter()
+    {
+        var now = Interlocked.Increment(ref _inFlight);
+        if (MaxConcurrentRequests > 0 && now > MaxConcurrentRequests)
+        {
+            Interlocked.Decrement(ref _inFlight);
+            return false;
+        }
+        return true;
+    }
+
+    public void Exit() => Interlocked.Decrement(ref _inFlight);
 
     /// <summary>Logical deployments the consumer may call; null means all.</summary>
     public IReadOnlySet<string>? Deployments { get; } = deployments;
@@ -43,7 +64,7 @@ internal readonly record struct KeyHash(ulong A, ulong B, ulong C, ulong D)
 internal sealed class ConsumerDirectory
 {
     private volatile Dictionary<KeyHash, Consumer> _byKey;
-    private volatile bool _anonymous;
+    private volatile Consumer? _anonymous;
 
     public ConsumerDirectory(IOptionsMonitor<GatewayOptions> options, IHostEnvironment environment)
     {
@@ -52,7 +73,7 @@ internal sealed class ConsumerDirectory
     }
 
     /// <summary>True when callers need no key (no consumers configured and anonymous access allowed).</summary>
-    public bool AllowsAnonymous => _anonymous;
+    public bool AllowsAnonymous => _anonymous is not null;
 
     public int Count => _byKey.Values.Distinct().Count();
 
@@ -75,9 +96,9 @@ internal sealed class ConsumerDirectory
     public Consumer? Authenticate(HttpRequest request)
     {
         var key = PresentedKey(request);
-        if (_anonymous)
+        if (_anonymous is { } anonymous)
         {
-            return Consumer.Anonymous;
+            return anonymous;
         }
         if (key.IsEmpty || key.Length > 1024)
         {
@@ -86,12 +107,13 @@ internal sealed class ConsumerDirectory
         return _byKey.GetValueOrDefault(KeyHash.Of(key));
     }
 
-    private static (Dictionary<KeyHash, Consumer>, bool) Build(GatewayOptions options, IHostEnvironment environment)
+    private static (Dictionary<KeyHash, Consumer>, Consumer?) Build(GatewayOptions options, IHostEnvironment environment)
     {
         var map = new Dictionary<KeyHash, Consumer>();
         foreach (var (name, c) in options.Consumers)
         {
-            var consumer = new Consumer(name, c.Deployments.Count == 0 ? null : new HashSet<string>(c.Deployments, StringComparer.OrdinalIgnoreCase));
+            var consumer = new Consumer(name, c.Deployments.Count == 0 ? null : new HashSet<string>(c.Deployments, StringComparer.OrdinalIgnoreCase),
+                c.MaxConcurrentRequests ?? options.Limits.MaxConcurrentRequestsPerConsumer);
             foreach (var key in c.Keys.Where(k => !string.IsNullOrWhiteSpace(k)))
             {
                 map[KeyHash.Of(key.Trim())] = consumer;
@@ -102,6 +124,6 @@ internal sealed class ConsumerDirectory
             }
         }
         var anonymous = map.Count == 0 && (options.AllowAnonymous || environment.IsDevelopment());
-        return (map, anonymous);
+        return (map, anonymous ? new Consumer(Consumer.Anonymous.Name, null, options.Limits.MaxConcurrentRequestsPerConsumer) : null);
     }
 }

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace AoaiAspire.Gateway.Forwarding;
 
 /// <summary>The caller-facing routes: Azure style and OpenAI v1 style, and the models list.</summary>
-internal static class GatewayEndpoints
+internal static partial class GatewayEndpoints
 {
     /// <summary>Operations forwarded; anything else is refused here rather than sent to a backend.</summary>
     private static readonly HashSet<string> Operations = new(StringComparer.Ordinal)
@@ -51,12 +51,37 @@ internal static class GatewayEndpoints
         var consumer = services.GetRequiredService<ConsumerDirectory>().Authenticate(context.Request);
         if (consumer is null)
         {
+            // Counted (telemetry) and logged with where it came from, never with the key.
+            AuthenticationLog.Failed(services.GetRequiredService<ILoggerFactory>().CreateLogger(AuthenticationLog.Category),
+                ConsumerDirectory.PresentedKey(context.Request).IsEmpty ? "no key" : "unknown key", context.Connection.RemoteIpAddress?.ToString() ?? "?");
             telemetry.Rejected("unauthorized");
             await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized,
                 "Access denied due to a missing or invalid key. Send a gateway key in the 'api-key' header or as 'Authorization: Bearer <key>'.").ConfigureAwait(false);
             return;
         }
 
+        if (!consumer.TryEnter())
+        {
+            telemetry.Rejected("consumer_concurrency");
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests, GatewayErrorCodes.Throttled,
+                $"Consumer '{consumer.Name}' already has {consumer.MaxConcurrentRequests} requests in flight, its limit. Please retry after 1 second.",
+                TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await HandleAuthenticatedAsync(context, deployment, operation, consumer, telemetry, time, arrivedAt).ConfigureAwait(false);
+        }
+        finally
+        {
+            consumer.Exit();
+        }
+    }
+
+    private static async Task HandleAuthenticatedAsync(HttpContext context, string? deployment, string operation, Consumer consumer, GatewayTelemetry telemetry, TimeProvider time, long arrivedAt)
+    {
+        var services = context.RequestServices;
+        var isModels = operation == "models";
         var catalog = services.GetRequiredService<BackendRegistry>().Catalog;
         if (isModels)
         {
@@ -161,6 +186,14 @@ internal static class GatewayEndpoints
                 context.Response.StatusCode, result.Answered ? result.Usage.PromptTokens : 0, result.Answered ? result.Usage.CompletionTokens : 0,
                 time.GetElapsedTime(arrivedAt), result.Upstream);
         }
+    }
+
+    private static partial class AuthenticationLog
+    {
+        public const string Category = "AoaiAspire.Gateway.Authentication";
+
+        [LoggerMessage(1601, LogLevel.Warning, "Caller authentication failed ({Reason}) from {RemoteAddress}.")]
+        public static partial void Failed(ILogger logger, string reason, string remoteAddress);
     }
 
     private static void SetRemaining(HttpResponse response, in QuotaDecision decision)

@@ -273,9 +273,12 @@ internal sealed partial class GatewayForwarder(
             content.Headers.TryAddWithoutValidation("Content-Type", request.ContentType ?? "application/json");
             upstreamRequest.Content = content;
         }
+        // With an activity current, the client's trace context continues through it (the handler writes a
+        // traceparent for the attempt span); without one, the caller's own is passed on unchanged.
+        var tracing = Activity.Current is not null;
         foreach (var header in context.Request.Headers)
         {
-            if (!HeaderRules.NotForwardedUpstream.Contains(header.Key))
+            if (!HeaderRules.NotForwardedUpstream.Contains(header.Key) && !(tracing && HeaderRules.IsTraceContext(header.Key)))
             {
                 upstreamRequest.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string>)header.Value);
             }

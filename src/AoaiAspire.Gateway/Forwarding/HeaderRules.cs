@@ -15,6 +15,10 @@ internal static class HeaderRules
         "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded",
         GatewayHeaders.Backend, GatewayHeaders.Attempts);
 
+    /// <summary>W3C trace context headers, replaced by the gateway's own when it traces.</summary>
+    public static bool IsTraceContext(string name)
+        => name.Equals("traceparent", StringComparison.OrdinalIgnoreCase) || name.Equals("tracestate", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Never returned to the caller: hop-by-hop, server banners, anything about upstream auth.</summary>
     public static readonly FrozenSet<string> NotReturned = FrozenSet.Create(StringComparer.OrdinalIgnoreCase,
         "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
