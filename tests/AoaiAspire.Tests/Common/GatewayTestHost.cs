@@ -63,6 +63,9 @@ internal sealed class GatewayTestHost : IAsyncDisposable
         return settings;
     }
 
+    /// <summary>Stops the gateway the way a platform does (SIGTERM): no new connections, open requests finish up to the shutdown timeout.</summary>
+    public Task StopAsync() => _app.StopAsync();
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
