@@ -39,11 +39,17 @@ internal sealed class UsageHistory : IDisposable
     /// <summary>Takes the baseline and samples every <see cref="Interval"/> from now on.</summary>
     public void Start()
     {
+        TakeBaseline();
+        _timer = _time.CreateTimer(static s => ((UsageHistory)s!).Sample(), this, Interval, Interval);
+    }
+
+    /// <summary>What happened before now is not in the first interval.</summary>
+    internal void TakeBaseline()
+    {
         lock (_lock)
         {
             (_lastBackends, _lastConsumers) = Totals();
         }
-        _timer = _time.CreateTimer(static s => ((UsageHistory)s!).Sample(), this, Interval, Interval);
     }
 
     /// <summary>Records the interval that ends now. Called by the timer; tests call it directly.</summary>
