@@ -64,10 +64,10 @@ public sealed class StatusPageBrowserTests
 
             sims["eastus"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(60) };
 
-            var eastus = page.Locator("[data-backend='eastus']");
+            var eastus = page.Locator("[data-testid=backend-row][data-backend='eastus']");
             await Expect(eastus).ToHaveAttributeAsync("data-state", "throttled", new() { Timeout = Timeout });
             await Expect(eastus.GetByTestId("state")).ToContainTextAsync("throttled until");
-            await Expect(page.Locator("[data-testid=event][data-kind=throttled][data-backend=eastus]").First).ToBeVisibleAsync(new() { Timeout = Timeout });
+            await Expect(page.Locator("[data-testid=event][data-kind=throttled][data-event-backend=eastus]").First).ToBeVisibleAsync(new() { Timeout = Timeout });
             await Expect(page.Locator("[data-backend='eastus2']")).ToHaveAttributeAsync("data-state", "available");
             await Expect(page.GetByTestId("connection")).ToHaveAttributeAsync("data-status", "live");
 
