@@ -50,6 +50,7 @@ public sealed class StatusPageBrowserTests
             await Expect(page.GetByTestId("key-form")).ToBeVisibleAsync(new() { Timeout = Timeout });
             await page.GetByTestId("admin-key").FillAsync(AdminKey);
             await page.GetByTestId("key-submit").ClickAsync();
+            await Expect(page.GetByTestId("key-form")).ToBeHiddenAsync(new() { Timeout = Timeout });
 
             var rows = page.Locator("[data-testid=backend-row]");
             await Expect(rows).ToHaveCountAsync(3, new() { Timeout = Timeout });
