@@ -14,7 +14,7 @@ internal sealed record UsageSample(long At, IReadOnlyDictionary<string, UsageDel
 /// A timer diffs the <see cref="UsageLedger"/> totals and the backends' throttle counters: nothing is added to
 /// the request path, and the cost is one walk of the ledger every few seconds.
 /// </summary>
-internal sealed class UsageHistory : IDisposable
+internal sealed partial class UsageHistory : IDisposable
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
     public const int Length = 120;
@@ -27,20 +27,22 @@ internal sealed class UsageHistory : IDisposable
     private long _count;
     private Dictionary<string, UsageDelta> _lastBackends = new(StringComparer.OrdinalIgnoreCase);
     private Dictionary<string, UsageDelta> _lastConsumers = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ILogger<UsageHistory> _logger;
     private ITimer? _timer;
 
-    public UsageHistory(UsageLedger ledger, BackendRegistry registry, TimeProvider time)
+    public UsageHistory(UsageLedger ledger, BackendRegistry registry, TimeProvider time, ILogger<UsageHistory> logger)
     {
         _ledger = ledger;
         _registry = registry;
         _time = time;
+        _logger = logger;
     }
 
     /// <summary>Takes the baseline and samples every <see cref="Interval"/> from now on.</summary>
     public void Start()
     {
         TakeBaseline();
-        _timer = _time.CreateTimer(static s => ((UsageHistory)s!).Sample(), this, Interval, Interval);
+        _timer = _time.CreateTimer(static s => ((UsageHistory)s!).OnTimer(), this, Interval, Interval);
     }
 
     /// <summary>What happened before now is not in the first interval.</summary>
@@ -49,6 +51,19 @@ internal sealed class UsageHistory : IDisposable
         lock (_lock)
         {
             (_lastBackends, _lastConsumers) = Totals();
+        }
+    }
+
+    private void OnTimer()
+    {
+        try
+        {
+            Sample();
+        }
+        catch (Exception ex)
+        {
+            // A chart missing a column is better than a process brought down by a timer callback.
+            LogSampleFailed(_logger, ex);
         }
     }
 
@@ -138,4 +153,7 @@ internal sealed class UsageHistory : IDisposable
     }
 
     public void Dispose() => _timer?.Dispose();
+
+    [LoggerMessage(1803, LogLevel.Warning, "Usage sample for the status page failed; the interval is skipped.")]
+    private static partial void LogSampleFailed(ILogger logger, Exception exception);
 }

@@ -68,7 +68,7 @@ public sealed class StatusHistoryTests
         using var registry = Registry("a", "b");
         var ledger = new UsageLedger();
         ledger.Record("a", "chat", "web", new Usage(10, 5), estimated: false);
-        using var history = new UsageHistory(ledger, registry, time);
+        using var history = new UsageHistory(ledger, registry, time, NullLogger<UsageHistory>.Instance);
         history.TakeBaseline(); // as Start does, without the timer: what happened before is not in the first interval
 
         ledger.Record("a", "chat", "web", new Usage(100, 20), estimated: false);
@@ -95,7 +95,7 @@ public sealed class StatusHistoryTests
     {
         var time = new ManualTimeProvider();
         using var registry = Registry("a");
-        using var history = new UsageHistory(new UsageLedger(), registry, time);
+        using var history = new UsageHistory(new UsageLedger(), registry, time, NullLogger<UsageHistory>.Instance);
 
         for (var i = 0; i < UsageHistory.Length + 7; i++)
         {
