@@ -7,6 +7,7 @@ using AoaiAspire.Gateway.Forwarding;
 using AoaiAspire.Gateway.Health;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Gateway.Quotas;
+using AoaiAspire.Gateway.Status;
 using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
 using Azure.Core;
@@ -79,6 +80,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<SharedStateSynchronizer>();
         services.AddHostedService(sp => sp.GetRequiredService<SharedStateSynchronizer>());
         services.AddHealthChecks().AddCheck<SharedStateSynchronizer>("shared-state");
+        services.AddGatewayStatus();
         return builder;
     }
 
@@ -95,6 +97,7 @@ internal static partial class GatewayServiceCollectionExtensions
         app.UseGatewayErrors();
         app.MapDefaultEndpoints();
         app.MapGateway();
+        app.MapGatewayStatus();
         return app;
     }
 

@@ -5,7 +5,7 @@ using AoaiAspire.Gateway.Health;
 namespace AoaiAspire.Gateway.Configuration;
 
 /// <summary>A backend as a candidate for one logical deployment.</summary>
-internal sealed class BackendCandidate(BackendState state, string upstreamDeployment)
+internal sealed class BackendCandidate(BackendState state, string logicalDeployment, string upstreamDeployment)
 {
     public BackendState State { get; } = state;
     public BackendDefinition Backend => State.Definition;
@@ -15,7 +15,7 @@ internal sealed class BackendCandidate(BackendState state, string upstreamDeploy
     public string DeploymentBase { get; } = state.Definition.Endpoint.AbsoluteUri + "openai/deployments/" + Uri.EscapeDataString(upstreamDeployment) + "/";
 
     /// <summary>What this deployment on this backend has left in its rate-limit minute.</summary>
-    public LoadBalancing.DeploymentCapacity Capacity { get; } = new();
+    public LoadBalancing.DeploymentCapacity Capacity { get; } = state.CapacityOf(logicalDeployment);
 
     /// <summary><c>{endpoint}openai/</c>, for calls that are not per deployment.</summary>
     public string OpenAiBase { get; } = state.Definition.Endpoint.AbsoluteUri + "openai/";
@@ -71,7 +71,7 @@ internal sealed class BackendCatalog
                 {
                     byDeployment[logical] = list = [];
                 }
-                list.Add(new BackendCandidate(state, upstream));
+                list.Add(new BackendCandidate(state, logical, upstream));
             }
         }
         Routes = byDeployment.ToFrozenDictionary(

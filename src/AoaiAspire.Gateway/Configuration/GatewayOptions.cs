@@ -10,7 +10,10 @@ internal sealed class GatewayOptions
     /// <summary>Accept callers without a key. Allowed only when no consumers are configured. Default false (true in demo mode).</summary>
     public bool AllowAnonymous { get; set; }
 
-    /// <summary>Key for <c>/admin/*</c> and the status page. When absent those endpoints are off. Default none.</summary>
+    /// <summary>
+    /// Key for <c>/admin/*</c> and the status page. When absent, those endpoints are open in Development and
+    /// answer 404 everywhere else. Default none.
+    /// </summary>
     public string? AdminKey { get; set; }
 
     /// <summary><c>api-version</c> sent upstream when the caller gives none (v1-style calls). Default <c>2024-10-21</c>.</summary>

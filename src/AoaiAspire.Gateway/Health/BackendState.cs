@@ -53,7 +53,15 @@ internal sealed class BackendState
     private double _latencyMs = double.NaN;
     private long _requests, _failures, _throttles, _circuitOpenings;
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LoadBalancing.DeploymentCapacity> _capacity = new(StringComparer.OrdinalIgnoreCase);
+
     public BackendState(BackendDefinition definition) => Definition = definition;
+
+    /// <summary>The rate-limit reading of one of this backend's deployments; kept across configuration reloads.</summary>
+    public LoadBalancing.DeploymentCapacity CapacityOf(string logicalDeployment) => _capacity.GetOrAdd(logicalDeployment, static _ => new());
+
+    /// <summary>Until when a "down" probe verdict counts (UTC ticks).</summary>
+    public long ProbeVerdictValidUntil => Volatile.Read(ref _probeValidUntil);
 
     /// <summary>The configuration; swapped when configuration reloads (state is kept by backend name).</summary>
     public BackendDefinition Definition { get; internal set; }
