@@ -19,40 +19,18 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy)
     {
         Span<int> available = stackalloc int[BackendCatalog.MaxCandidatesPerDeployment];
         // First pass: the policy may pass over backends that would not suit this request (capacity);
-        // if it passes over every one in every group, a second pass takes any available backend.
+        // if it passes over every one in every group, a second pass takes the first available backend.
         for (var pass = 0; pass < 2; pass++)
         {
-        foreach (var (start, length) in route.Groups)
-        {
-            // A half-open circuit lets one trial through; losing that race rules the candidate out and we look again.
-            while (true)
+            foreach (var (start, length) in route.Groups)
             {
-                var count = 0;
-                for (var i = start; i < start + length; i++)
-                {
-                    if ((tried & (1UL << i)) == 0 && route.Candidates[i].State.IsAvailable(now))
-                    {
-                        available[count++] = i;
-                    }
-                }
-                if (count == 0)
-                {
-                    break;
-                }
-                var choice = pass == 0 ? Policy.Pick(route, available[..count], estimatedTokens) : 0;
-                if (choice < 0)
-                {
-                    break;
-                }
-                var picked = available[choice];
-                if (route.Candidates[picked].State.TryBeginAttempt(now))
+                var picked = SelectInGroup(route, start, length, ref tried, now, usePolicy: pass == 0, estimatedTokens, available);
+                if (picked >= 0)
                 {
                     none = default;
                     return picked;
                 }
-                tried |= 1UL << picked;
             }
-        }
         }
 
         // Nothing available: all throttled → the caller gets a 429 with the soonest end; otherwise a 503.
@@ -70,5 +48,32 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy)
         }
         none = new NoBackend(allThrottled, retryAt == long.MaxValue ? 0 : retryAt);
         return -1;
+    }
+
+    private int SelectInGroup(DeploymentRoute route, int start, int length, ref ulong tried, long now, bool usePolicy, long estimatedTokens, Span<int> available)
+    {
+        // A half-open circuit lets one trial through; losing that race rules the candidate out and we look again.
+        while (true)
+        {
+            var count = 0;
+            for (var i = start; i < start + length; i++)
+            {
+                if ((tried & (1UL << i)) == 0 && route.Candidates[i].State.IsAvailable(now))
+                {
+                    available[count++] = i;
+                }
+            }
+            var choice = count == 0 ? -1 : usePolicy ? Policy.Pick(route, available[..count], estimatedTokens) : 0;
+            if (choice < 0)
+            {
+                return -1;
+            }
+            var picked = available[choice];
+            if (route.Candidates[picked].State.TryBeginAttempt(now))
+            {
+                return picked;
+            }
+            tried |= 1UL << picked;
+        }
     }
 }
