@@ -1,3 +1,4 @@
+using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Configuration;

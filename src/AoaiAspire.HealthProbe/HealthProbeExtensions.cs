@@ -1,3 +1,4 @@
+using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
 using AoaiAspire.HealthProbe.Configuration;
@@ -44,7 +45,7 @@ internal static class HealthProbeExtensions
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new Lazy<TokenCredential>(() => CreateCredential(sp)));
-        services.AddSingleton<ProbeCredentials>();
+        services.AddSingleton<UpstreamCredentials>();
         services.AddSingleton<ProbeHttpClient>();
         services.AddSingleton<BackendProber>();
         services.AddSingleton<ProbeVerdicts>();

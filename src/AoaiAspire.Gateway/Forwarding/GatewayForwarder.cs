@@ -1,3 +1,4 @@
+using AoaiAspire.Backends.Upstream;
 using System.Buffers;
 using System.Diagnostics;
 using System.Net.Http.Headers;

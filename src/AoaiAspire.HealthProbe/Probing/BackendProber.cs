@@ -1,3 +1,4 @@
+using AoaiAspire.Backends.Upstream;
 using System.Net;
 using AoaiAspire.Backends.Configuration;
 using AoaiAspire.Backends.State;
@@ -19,7 +20,7 @@ namespace AoaiAspire.HealthProbe.Probing;
 /// Errors are values: only the caller's cancellation escapes.
 /// </remarks>
 internal sealed class BackendProber(
-    ProbeHttpClient http, ProbeCredentials credentials, IBackendStateStore store, IOptionsMonitor<HealthProbeOptions> options, TimeProvider time)
+    ProbeHttpClient http, UpstreamCredentials credentials, IBackendStateStore store, IOptionsMonitor<HealthProbeOptions> options, TimeProvider time)
 {
     public async Task<ProbeOutcome> ProbeAsync(BackendDefinition backend, CancellationToken cancellationToken)
     {
@@ -70,7 +71,7 @@ internal sealed class BackendProber(
             case >= 200 and < 300:
                 return (HealthStatus.Healthy, 0, $"HTTP {code}");
             case (int)HttpStatusCode.TooManyRequests:
-                var wait = RetryAfterHeader.Parse(response.Headers, now);
+                var wait = RetryAfter.Parse(response.Headers, now);
                 var retryAt = now + (wait ?? throttleDefault);
                 return (HealthStatus.Throttled, retryAt.ToUnixTimeMilliseconds(),
                     wait is null ? $"HTTP 429 without Retry-After; assumed {throttleDefault.TotalSeconds:0.###} s" : $"HTTP 429, retry after {wait.Value.TotalSeconds:0.###} s");

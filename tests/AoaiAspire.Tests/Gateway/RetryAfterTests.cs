@@ -1,3 +1,4 @@
+using AoaiAspire.Backends.Upstream;
 using System.Net.Http.Headers;
 using AoaiAspire.Gateway.Forwarding;
 

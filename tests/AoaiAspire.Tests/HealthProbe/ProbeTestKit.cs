@@ -1,3 +1,4 @@
+using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Configuration;
 using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
@@ -35,7 +36,7 @@ internal static class ProbeTestKit
         time ??= TimeProvider.System;
         var http = new ProbeHttpClient(Microsoft.Extensions.Options.Options.Create(options));
         var monitor = new FixedOptionsMonitor<HealthProbeOptions>(options);
-        var credentials = new ProbeCredentials(new Lazy<TokenCredential>(() => credential ?? new FailingCredential()), time, NullLogger<ProbeCredentials>.Instance);
+        var credentials = new UpstreamCredentials(new Lazy<TokenCredential>(() => credential ?? new FailingCredential()), time, NullLogger<UpstreamCredentials>.Instance);
         var prober = new BackendProber(http, credentials, store, monitor, time);
         var verdicts = new ProbeVerdicts(time);
         var round = new ProbeRound(prober, store, verdicts, monitor, NullLogger<ProbeRound>.Instance);
@@ -64,7 +65,7 @@ internal static class ProbeTestKit
     }
 }
 
-internal sealed class ProbeParts(ProbeHttpClient http, ProbeCredentials credentials, BackendProber prober, ProbeVerdicts verdicts, ProbeRound round) : IDisposable
+internal sealed class ProbeParts(ProbeHttpClient http, UpstreamCredentials credentials, BackendProber prober, ProbeVerdicts verdicts, ProbeRound round) : IDisposable
 {
     public BackendProber Prober { get; } = prober;
     public ProbeVerdicts Verdicts { get; } = verdicts;

@@ -1,15 +1,16 @@
-using Azure.Core;
 using AoaiAspire.Backends.Configuration;
+using Azure.Core;
+using Microsoft.Extensions.Logging;
 
-namespace AoaiAspire.Gateway.Forwarding;
+namespace AoaiAspire.Backends.Upstream;
 
 /// <summary>
-/// Upstream authentication per backend: its <c>api-key</c>, or an Entra ID token for
+/// Upstream authentication per backend (the gateway's calls and the health probe's): its <c>api-key</c>, or an Entra ID token for
 /// <c>https://cognitiveservices.azure.com/.default</c> from the process's one <see cref="TokenCredential"/>.
 /// The token is cached and refreshed in the background before it expires, so only the very first
 /// request of the process waits for it.
 /// </summary>
-internal sealed partial class UpstreamCredentials(Lazy<TokenCredential> credential, TimeProvider time, ILogger<UpstreamCredentials> logger)
+internal sealed partial class UpstreamCredentials(Lazy<TokenCredential> credential, TimeProvider time, ILogger<UpstreamCredentials> logger) : IDisposable
 {
     public static readonly string[] Scopes = ["https://cognitiveservices.azure.com/.default"];
     private static readonly TimeSpan RefreshAhead = TimeSpan.FromMinutes(5);
@@ -91,4 +92,6 @@ internal sealed partial class UpstreamCredentials(Lazy<TokenCredential> credenti
 
     [LoggerMessage(1202, LogLevel.Warning, "Background refresh of the Entra ID token failed ({Error}); the current token is used until it expires.")]
     private static partial void LogRefreshFailed(ILogger logger, string error);
+
+    public void Dispose() => _refreshGate.Dispose();
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 
-namespace AoaiAspire.Gateway.Forwarding;
+namespace AoaiAspire.Backends.Upstream;
 
 /// <summary>Reads how long a throttled backend wants to be left alone.</summary>
 internal static class RetryAfter
