@@ -22,7 +22,7 @@ internal sealed class BenchOptions
           --workers 64         closed-loop concurrency for saturation
           --loads 0.25,0.5,0.75    overhead: fixed loads as shares of the gateway's saturation figure
           --quota-loads 0.5,0.75,1,1.25,1.5   quota: offered loads as shares of the summed capacity
-          --step 12            quota: length of each load step
+          --step 10            quota: length of each load step
           --phase 8            failover: length of each phase (baseline, down, back, slow, back, 500s, back)
           --rate 20            failover: steady offered load, requests per second
           --streams 100,400,1000   streaming: concurrent streams per run
@@ -38,7 +38,7 @@ internal sealed class BenchOptions
     public int Workers { get; init; } = 64;
     public IReadOnlyList<double> Loads { get; init; } = [0.25, 0.5, 0.75];
     public IReadOnlyList<double> QuotaLoads { get; init; } = [0.5, 0.75, 1.0, 1.25, 1.5];
-    public TimeSpan Step { get; init; } = TimeSpan.FromSeconds(12);
+    public TimeSpan Step { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan Phase { get; init; } = TimeSpan.FromSeconds(8);
     public double Rate { get; init; } = 20;
     public IReadOnlyList<int> Streams { get; init; } = [100, 400, 1000];
@@ -80,7 +80,7 @@ internal sealed class BenchOptions
                 Workers = Int("workers") ?? 64,
                 Loads = Doubles("loads") ?? [0.25, 0.5, 0.75],
                 QuotaLoads = Doubles("quota-loads") ?? [0.5, 0.75, 1.0, 1.25, 1.5],
-                Step = Seconds("step") ?? TimeSpan.FromSeconds(12),
+                Step = Seconds("step") ?? TimeSpan.FromSeconds(10),
                 Phase = Seconds("phase") ?? TimeSpan.FromSeconds(8),
                 Rate = Doubles("rate")?[0] ?? 20,
                 Streams = Doubles("streams")?.Select(d => (int)d).ToList() ?? [100, 400, 1000],
