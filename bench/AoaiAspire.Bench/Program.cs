@@ -34,7 +34,15 @@ Console.WriteLine($"machine: {Machine.Describe()}; load average {Machine.LoadAve
 foreach (var scenario in selected)
 {
     var report = new Report(scenario.Name, options.CommandLine.Replace("-- all", "-- " + scenario.Name, StringComparison.Ordinal));
-    await scenario.RunAsync(options, report, stop.Token);
+    try
+    {
+        await scenario.RunAsync(options, report, stop.Token);
+    }
+    catch (ArgumentException ex)
+    {
+        Console.Error.WriteLine($"error: {ex.Message}");
+        return 2;
+    }
     await report.WriteAsync(options.OutputDirectory);
 }
 return 0;

@@ -31,6 +31,10 @@ internal static class ScenarioSupport
             }
             chosen.Add(name);
         }
+        if (chosen.Count == 0)
+        {
+            throw new ArgumentException($"No contender can run for {scenario.Name}; known: {string.Join(", ", ContenderCatalog.All)}.");
+        }
         return chosen;
     }
 
