@@ -1,0 +1,108 @@
+using System.Globalization;
+
+namespace AoaiAspire.Bench;
+
+/// <summary>Command-line options; every duration and level a scenario uses can be changed here.</summary>
+internal sealed class BenchOptions
+{
+    public const string Usage = """
+        usage: dotnet run -c Release --project bench/AoaiAspire.Bench -- <scenario> [options]
+
+        scenarios:
+          overhead    what the gateway adds to one backend: saturation throughput and latency, then fixed loads
+          quota       three regions with TPM/RPM limits, offered load 50-150 % of their summed capacity
+          failover    steady load while a region goes down, comes back, turns slow, answers 500s
+          streaming   many concurrent SSE streams: time to first chunk, memory per stream, a backend dying mid-stream
+          all         all four, one after the other
+
+        options (seconds unless said):
+          --contenders a,b,c   who to measure (default per scenario); known: direct, gateway-<policy>, nginx-rr, client-retry
+          --duration 10        overhead: length of the saturation run and of each fixed-load step
+          --warmup 3           closed-loop warm-up before measuring a contender
+          --workers 64         closed-loop concurrency for saturation
+          --loads 0.25,0.5,0.75    overhead: fixed loads as shares of the gateway's saturation figure
+          --quota-loads 0.5,0.75,1,1.25,1.5   quota: offered loads as shares of the summed capacity
+          --step 10            quota: length of each load step
+          --phase 8            failover: length of each phase (baseline, down, back, slow, back, 500s, back)
+          --rate 20            failover: steady offered load, requests per second
+          --streams 100,400,1000   streaming: concurrent streams per run
+          --max-in-flight 4000 open-loop cap on requests in flight (more are recorded as dropped)
+          --timeout 60         per-request timeout
+          --out <dir>          where <scenario>.md and .svg go (default bench/results)
+        """;
+
+    public required string Scenario { get; init; }
+    public IReadOnlyList<string>? Contenders { get; init; }
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(3);
+    public int Workers { get; init; } = 64;
+    public IReadOnlyList<double> Loads { get; init; } = [0.25, 0.5, 0.75];
+    public IReadOnlyList<double> QuotaLoads { get; init; } = [0.5, 0.75, 1.0, 1.25, 1.5];
+    public TimeSpan Step { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan Phase { get; init; } = TimeSpan.FromSeconds(8);
+    public double Rate { get; init; } = 20;
+    public IReadOnlyList<int> Streams { get; init; } = [100, 400, 1000];
+    public int MaxInFlight { get; init; } = 4000;
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public required string OutputDirectory { get; init; }
+    public required string CommandLine { get; init; }
+
+    /// <summary>Parses <c>scenario --name value …</c>; null with a message when the arguments are wrong.</summary>
+    public static BenchOptions? Parse(string[] args, string defaultOutput, out string? error)
+    {
+        error = null;
+        if (args.Length == 0 || args[0].StartsWith('-'))
+        {
+            error = "name a scenario";
+            return null;
+        }
+        var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 1; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
+            {
+                error = $"expected '--name value' at '{args[i]}'";
+                return null;
+            }
+            values[args[i][2..]] = args[++i];
+        }
+
+        try
+        {
+            var options = new BenchOptions
+            {
+                Scenario = args[0].ToLowerInvariant(),
+                CommandLine = "dotnet run -c Release --project bench/AoaiAspire.Bench -- " + string.Join(' ', args),
+                OutputDirectory = Take("out") ?? defaultOutput,
+                Contenders = Take("contenders")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Duration = Seconds("duration") ?? TimeSpan.FromSeconds(10),
+                Warmup = Seconds("warmup") ?? TimeSpan.FromSeconds(3),
+                Workers = Int("workers") ?? 64,
+                Loads = Doubles("loads") ?? [0.25, 0.5, 0.75],
+                QuotaLoads = Doubles("quota-loads") ?? [0.5, 0.75, 1.0, 1.25, 1.5],
+                Step = Seconds("step") ?? TimeSpan.FromSeconds(10),
+                Phase = Seconds("phase") ?? TimeSpan.FromSeconds(8),
+                Rate = Doubles("rate")?[0] ?? 20,
+                Streams = Doubles("streams")?.Select(d => (int)d).ToList() ?? [100, 400, 1000],
+                MaxInFlight = Int("max-in-flight") ?? 4000,
+                RequestTimeout = Seconds("timeout") ?? TimeSpan.FromSeconds(60),
+            };
+            if (values.Count > 0)
+            {
+                error = $"unknown option(s): {string.Join(", ", values.Keys.Select(k => "--" + k))}";
+                return null;
+            }
+            return options;
+        }
+        catch (FormatException ex)
+        {
+            error = ex.Message;
+            return null;
+        }
+
+        string? Take(string name) => values.Remove(name, out var value) ? value : null;
+        TimeSpan? Seconds(string name) => Take(name) is { } v ? TimeSpan.FromSeconds(double.Parse(v, CultureInfo.InvariantCulture)) : null;
+        int? Int(string name) => Take(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : null;
+        List<double>? Doubles(string name) => Take(name)?.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToList();
+    }
+}

@@ -1,0 +1,39 @@
+using AoaiAspire.Bench.Simulators;
+using AoaiAspire.Gateway.LoadBalancing;
+
+namespace AoaiAspire.Bench.Contenders;
+
+/// <summary>The contenders by name, and how to start each over a fleet of simulated regions.</summary>
+internal static class ContenderCatalog
+{
+    public const string Direct = "direct";
+    public const string NginxRoundRobin = "nginx-rr";
+    public const string ClientRetry = "client-retry";
+    public const string GatewayPrefix = "gateway-";
+
+    /// <summary>
+    /// One gateway contender per routing policy the gateway knows (<see cref="LoadBalancingPolicies.Names"/>):
+    /// a policy added there (e.g. <c>capacity</c>) is benchmarked as <c>gateway-capacity</c> with no change here.
+    /// </summary>
+    public static IReadOnlyList<string> Gateways => [.. LoadBalancingPolicies.Names.Select(p => GatewayPrefix + p)];
+
+    public static IReadOnlyList<string> All => [Direct, .. Gateways, NginxRoundRobin, ClientRetry];
+
+    /// <summary>Null when the contender can run here, else why not (printed, and the contender skipped).</summary>
+    public static string? Unavailable(string name) => name switch
+    {
+        NginxRoundRobin when NginxContender.FindNginx() is null =>
+            "nginx is not installed (looked on PATH and in /usr/sbin); install it, e.g. 'apt-get install nginx', to compare with nginx-rr",
+        _ when !All.Contains(name) => $"unknown contender '{name}'; known: {string.Join(", ", All)}",
+        _ => null,
+    };
+
+    public static async Task<IContender> StartAsync(string name, SimulatorFleet fleet, TimeSpan requestTimeout) => name switch
+    {
+        Direct => new DirectContender(fleet, requestTimeout),
+        NginxRoundRobin => await NginxContender.StartAsync(fleet, requestTimeout),
+        ClientRetry => new ClientRetryContender(fleet, requestTimeout),
+        _ when name.StartsWith(GatewayPrefix, StringComparison.Ordinal) => await GatewayContender.StartAsync(name[GatewayPrefix.Length..], fleet, requestTimeout),
+        _ => throw new ArgumentException(Unavailable(name), nameof(name)),
+    };
+}
