@@ -133,13 +133,28 @@ internal sealed class MalformedRequestGenerator(int seed)
 
     private byte[] MutateJson(byte[] body, List<string> mutations)
     {
+        try
+        {
+            return MutateJsonObject(body, mutations);
+        }
+        catch (ArgumentException)
+        {
+            // Duplicate keys (an earlier mutation) do not fit a JsonObject: mutate the bytes instead.
+            return MutateBytes(body, mutations);
+        }
+    }
+
+    private byte[] MutateJsonObject(byte[] body, List<string> mutations)
+    {
         JsonObject? root;
         try
         {
-            root = JsonNode.Parse(body) as JsonObject;
+            // JsonNode reads strings lazily: invalid UTF-8 inside one would only throw later.
+            root = System.Text.Unicode.Utf8.IsValid(body) ? JsonNode.Parse(body) as JsonObject : null;
         }
-        catch (System.Text.Json.JsonException)
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException)
         {
+            // Not JSON any more (or not UTF-8): mutate the bytes instead.
             root = null;
         }
         if (root is null)
