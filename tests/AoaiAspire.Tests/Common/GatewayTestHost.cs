@@ -26,7 +26,7 @@ internal sealed class GatewayTestHost : IAsyncDisposable
     public HttpClient Client { get; }
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<GatewayTestHost> StartAsync(IDictionary<string, string?> settings, string environment = "Production", Action<IServiceCollection>? configureServices = null)
+    public static async Task<GatewayTestHost> StartAsync(IDictionary<string, string?> settings, string environment = "Production", Action<IServiceCollection>? configureServices = null, ILoggerProvider? logs = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -38,6 +38,10 @@ internal sealed class GatewayTestHost : IAsyncDisposable
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
         builder.AddServiceDefaults();
         builder.AddGateway();
         configureServices?.Invoke(builder.Services);
