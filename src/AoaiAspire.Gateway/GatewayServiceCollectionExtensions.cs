@@ -110,7 +110,12 @@ internal static partial class GatewayServiceCollectionExtensions
             var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
             if (error is BadHttpRequestException bad)
             {
-                await GatewayErrors.WriteAsync(context, bad.StatusCode, bad.StatusCode == 413 ? GatewayErrorCodes.PayloadTooLarge : GatewayErrorCodes.BadRequest, bad.Message).ConfigureAwait(false);
+                await GatewayErrors.WriteAsync(context, bad.StatusCode, bad.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture), bad.Message).ConfigureAwait(false);
+                return;
+            }
+            if (error is IOException)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, "The request could not be read: " + error.Message).ConfigureAwait(false);
                 return;
             }
             await GatewayErrors.WriteAsync(context, StatusCodes.Status500InternalServerError, GatewayErrorCodes.Internal,

@@ -20,6 +20,9 @@ internal static partial class GatewayEndpoints
         "audio/transcriptions", "audio/translations", "audio/speech",
     };
 
+    /// <summary>Operations whose body is JSON; other operations (audio) take multipart forms.</summary>
+    private static readonly HashSet<string> JsonOperations = new(StringComparer.Ordinal) { "chat/completions", "completions", "embeddings", "images/generations", "audio/speech" };
+
     public static IEndpointRouteBuilder MapGateway(this IEndpointRouteBuilder endpoints)
     {
         endpoints.Map("/openai/deployments/{deployment}/{**operation}", (HttpContext context, string deployment, string? operation)
@@ -97,7 +100,35 @@ internal static partial class GatewayEndpoints
         }
 
         var gateway = services.GetRequiredService<IOptionsMonitor<GatewayOptions>>().CurrentValue;
-        var (body, tooLarge) = await BufferedBody.ReadAsync(context.Request, gateway.MaxRequestBodySize, context.RequestAborted).ConfigureAwait(false);
+        var contentType = context.Request.ContentType;
+        var isJson = contentType is null || contentType.Contains("json", StringComparison.OrdinalIgnoreCase);
+        if (!isJson && JsonOperations.Contains(operation))
+        {
+            telemetry.Rejected("unsupported_media_type");
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, GatewayErrorCodes.UnsupportedMediaType,
+                $"'{operation}' takes a JSON body (Content-Type: application/json), not '{contentType}'.").ConfigureAwait(false);
+            return;
+        }
+
+        BufferedBody body;
+        bool tooLarge;
+        try
+        {
+            (body, tooLarge) = await BufferedBody.ReadAsync(context.Request, gateway.MaxRequestBodySize, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is BadHttpRequestException or IOException or OperationCanceledException)
+        {
+            // The caller's upload broke (bad framing, too slow, cut off): its mistake, answered here, not logged as an error.
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                return;
+            }
+            var status = ex is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status400BadRequest;
+            telemetry.Rejected(status == StatusCodes.Status413PayloadTooLarge ? "too_large" : "bad_request");
+            await GatewayErrors.WriteAsync(context, status, status.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                $"The request body could not be read: {ex.Message}").ConfigureAwait(false);
+            return;
+        }
         using (body)
         {
             if (tooLarge)
@@ -107,8 +138,6 @@ internal static partial class GatewayEndpoints
                     $"The request body is larger than the gateway's limit of {gateway.MaxRequestBodySize} bytes.").ConfigureAwait(false);
                 return;
             }
-            var contentType = context.Request.ContentType;
-            var isJson = contentType is null || contentType.Contains("json", StringComparison.OrdinalIgnoreCase);
             RequestInfo info = default;
             if (isJson)
             {

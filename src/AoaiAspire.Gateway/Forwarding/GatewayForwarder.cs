@@ -186,9 +186,11 @@ internal sealed partial class GatewayForwarder(
                 telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.Throttled, status, retried: true);
                 return (AttemptOutcome.Retry, default);
             }
-            // 401/403/404 from a backend mean that backend is misconfigured (key, role, deployment name),
-            // not that the caller erred: another backend may well serve, so they count as failures too.
-            if (status >= 500 || status is StatusCodes.Status408RequestTimeout or StatusCodes.Status401Unauthorized or StatusCodes.Status403Forbidden or StatusCodes.Status404NotFound)
+            // 401/403 from a backend mean that backend is misconfigured (the gateway sends its own credentials),
+            // and so does a 404 that says the deployment does not exist there: another backend may well serve, so
+            // they count as failures. Any other 404 (a bad api-version, an operation the model lacks) is the caller's.
+            if (status >= 500 || status is StatusCodes.Status408RequestTimeout or StatusCodes.Status401Unauthorized or StatusCodes.Status403Forbidden
+                || (status == StatusCodes.Status404NotFound && await IsDeploymentNotFoundAsync(response, attemptCts.Token).ConfigureAwait(false)))
             {
                 LogAttemptFailed(logger, backend.Name, status.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 updater.OnFailure(state);
@@ -316,6 +318,21 @@ internal sealed partial class GatewayForwarder(
             }
         }
         return values.ToArray();
+    }
+
+    /// <summary>Reads a 404's (small) body to tell a missing deployment from a caller's mistake; the body stays readable.</summary>
+    private static async Task<bool> IsDeploymentNotFoundAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await response.Content.LoadIntoBufferAsync(64 * 1024, cancellationToken).ConfigureAwait(false);
+            var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            return bytes.AsSpan().IndexOf("DeploymentNotFound"u8) >= 0;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+        {
+            return true; // could not even read it: treat as the backend's failure
+        }
     }
 
     private void ObserveCapacity(BackendCandidate candidate, HttpResponseMessage response)

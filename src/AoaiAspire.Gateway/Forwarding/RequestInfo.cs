@@ -24,6 +24,13 @@ internal struct RequestInfo
     /// <summary>Number of chat messages or inputs.</summary>
     public int PromptItems;
 
+    /// <summary>
+    /// The largest completion any deployed model offers (o-series: 100,000) with room to spare. A request over it
+    /// cannot be served by any backend; refusing it here keeps it from benching every backend with a 429 that
+    /// its charge, larger than a whole minute's tokens, would earn.
+    /// </summary>
+    public const int MaxCompletionTokens = 131_072;
+
     private enum Field { None, Model, Stream, MaxTokens, N, StreamOptions, Prompt, Other }
 
     /// <summary>Scans <paramref name="json"/>; on failure returns false with a message for the caller.</summary>
@@ -105,6 +112,22 @@ internal struct RequestInfo
         catch (JsonException ex)
         {
             error = $"The request body is not valid JSON: {ex.Message}";
+            return false;
+        }
+        catch (InvalidOperationException ex)
+        {
+            // Escaped text that is not Unicode (a lone surrogate such as \uD800) is read as an invalid string.
+            error = $"The request body has text that is not valid Unicode: {ex.Message}";
+            return false;
+        }
+        if (info.MaxTokens > MaxCompletionTokens)
+        {
+            error = $"'max_tokens' is {info.MaxTokens}; no model produces more than {MaxCompletionTokens} tokens.";
+            return false;
+        }
+        if ((long)(info.MaxTokens ?? 0) * info.Choices > MaxCompletionTokens * 8L)
+        {
+            error = $"'max_tokens' × 'n' is {(long)info.MaxTokens!.Value * info.Choices}; at most {MaxCompletionTokens * 8L} completion tokens may be asked for in one request.";
             return false;
         }
         if (needModel && string.IsNullOrEmpty(info.Model))

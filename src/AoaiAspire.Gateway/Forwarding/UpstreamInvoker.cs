@@ -28,6 +28,8 @@ internal sealed class UpstreamInvoker : IDisposable
             MaxConnectionsPerServer = int.MaxValue,
             // Trace context is added by the gateway's own attempt activity, not a second time here.
             ActivityHeadersPropagator = DistributedContextPropagator.CreateDefaultPropagator(),
+            // Kestrel accepts UTF-8 header values from callers; send them on as they came rather than fail the attempt.
+            RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.UTF8,
         };
         Invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }

@@ -104,7 +104,18 @@ internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger
                 return;
             }
 
-            var request = InferenceRequest.Parse(operation, body, out var error);
+            InferenceRequest? request;
+            string? error;
+            try
+            {
+                request = InferenceRequest.Parse(operation, body, out error);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
+            {
+                // Text that is not Unicode (an escaped lone surrogate) or not UTF-8: the caller's mistake, as Azure OpenAI says.
+                request = null;
+                error = $"The request body has invalid text: {ex.Message}";
+            }
             if (request is null)
             {
                 await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequest", error!);

@@ -42,6 +42,10 @@ internal static class SimulatorEndpointRouteBuilderExtensions
         endpoints.MapGet("/admin/faults", admin.GetFaultsAsync);
         endpoints.MapPut("/admin/faults", admin.PutFaultsAsync);
         endpoints.MapPost("/admin/reset", admin.ResetAsync);
+
+        // Anything else (an operation this simulator does not offer, such as images or audio) gets what Azure
+        // OpenAI sends for an unknown resource, not an empty 404.
+        endpoints.MapFallback(context => AoaiResponses.WriteErrorAsync(context, StatusCodes.Status404NotFound, "404", "Resource not found"));
         return endpoints;
     }
 }
