@@ -60,6 +60,15 @@ public static class Extensions
         services.AddOptions<ServiceDefaultsTelemetryOptions>().BindConfiguration(ServiceDefaultsTelemetryOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IStartupFilter, HealthProbeTraceFilter>());
 
+        // With nowhere to send telemetry, build no providers at all: otherwise every request would still create and
+        // record activities and aggregate metrics that nobody reads, which is most of a proxy's per-request CPU.
+        // Listeners attached directly (tests, dotnet-counters, dotnet-trace) work either way.
+        var exporting = !string.IsNullOrWhiteSpace(builder.Configuration[TelemetryDefaults.OtlpEndpointKey]);
+        if (!exporting && !string.Equals(builder.Configuration[TelemetryDefaults.AlwaysOnKey], "true", StringComparison.OrdinalIgnoreCase))
+        {
+            return builder;
+        }
+
         var otel = new ServiceDefaultsOpenTelemetryBuilder(services)
             .WithLogging(configureBuilder: null, configureOptions: logging =>
             {
@@ -84,7 +93,7 @@ public static class Extensions
             otel.ConfigureResource(resource => resource.AddService(applicationName, autoGenerateServiceInstanceId: false));
         }
 
-        if (!string.IsNullOrWhiteSpace(builder.Configuration[TelemetryDefaults.OtlpEndpointKey]))
+        if (exporting)
         {
             // Reads OTEL_EXPORTER_OTLP_ENDPOINT/PROTOCOL/HEADERS (grpc by default; http/protobuf posts to
             // {endpoint}/v1/traces, /v1/metrics, /v1/logs) for all three signals.

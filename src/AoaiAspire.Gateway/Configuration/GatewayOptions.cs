@@ -166,8 +166,12 @@ internal sealed class CircuitBreakerOptions
     /// <summary>Window for the failure ratio. Default 30 s.</summary>
     public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long an open circuit stays open before one trial request. Default 30 s.</summary>
-    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long an open circuit stays open before one trial request. Default 10 s: a region that comes back is
+    /// used again within seconds, at the price of one retried request per break while it is still down. A
+    /// healthy verdict from the probe ends the break early.
+    /// </summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary><c>Gateway:Upstream</c>: timeouts of calls to backends.</summary>

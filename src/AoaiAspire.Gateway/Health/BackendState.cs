@@ -260,6 +260,23 @@ internal sealed class BackendState
         }
     }
 
+    /// <summary>
+    /// The probe found the backend healthy: an open circuit need not wait out its break; the next request is its
+    /// trial (half-open), so one live request still decides whether it closes.
+    /// </summary>
+    internal bool EndBreakEarly(long now)
+    {
+        lock (_circuitLock)
+        {
+            if (_circuit != CircuitState.Open || _circuitOpenUntil <= now)
+            {
+                return false;
+            }
+            Volatile.Write(ref _circuitOpenUntil, now);
+            return true;
+        }
+    }
+
     /// <summary>A trial or attempt that ended without a verdict (the caller went away): free the trial slot.</summary>
     internal void AbandonAttempt()
     {

@@ -89,6 +89,10 @@ internal sealed partial class BackendStateUpdater
     {
         var previous = state.ProbeVerdict;
         state.SetProbeVerdict(verdict, until, latency, checkedAt, checkedAt + _options.CurrentValue.Routing.ProbeVerdictLifetime.Ticks);
+        if (verdict == ProbeVerdict.Healthy && state.EndBreakEarly(Now))
+        {
+            Log.BreakEndedByProbe(_logger, state.Name);
+        }
         if (previous != verdict)
         {
             Log.ProbeVerdictChanged(_logger, state.Name, previous, verdict);
@@ -127,6 +131,9 @@ internal sealed partial class BackendStateUpdater
 
         [LoggerMessage(1004, LogLevel.Information, "Circuit of backend {Backend} closed.")]
         public static partial void CircuitClosed(ILogger logger, string backend);
+
+        [LoggerMessage(1006, LogLevel.Information, "Probe found backend {Backend} healthy: its circuit's break ends now; the next request is the trial.")]
+        public static partial void BreakEndedByProbe(ILogger logger, string backend);
 
         [LoggerMessage(1005, LogLevel.Information, "Probe verdict of backend {Backend}: {Previous} -> {Verdict}.")]
         public static partial void ProbeVerdictChanged(ILogger logger, string backend, ProbeVerdict previous, ProbeVerdict verdict);

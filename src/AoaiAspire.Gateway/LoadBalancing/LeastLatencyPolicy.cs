@@ -3,17 +3,23 @@ using AoaiAspire.Gateway.Configuration;
 namespace AoaiAspire.Gateway.LoadBalancing;
 
 /// <summary>
-/// The backend with the lowest smoothed latency (EWMA of successful attempts). A backend never measured
-/// yet is tried first so that every backend gets a latency; ties go to the higher weight.
+/// Prefers faster backends without piling everything on the fastest: a weighted random choice where each
+/// backend's share is its weight over the square of its smoothed latency (EWMA of successful attempts). Two
+/// backends at 40 and 44 ms split traffic about 55/45; at 40 and 400 ms, about 99/1. A backend never measured yet
+/// is tried first, so that every backend gets a latency.
 /// </summary>
-internal sealed class LeastLatencyPolicy : ILoadBalancingPolicy
+internal sealed class LeastLatencyPolicy(Random random) : ILoadBalancingPolicy
 {
     public string Name => LoadBalancingPolicies.LeastLatency;
 
     public int Pick(DeploymentRoute route, ReadOnlySpan<int> available, long estimatedTokens)
     {
-        var best = 0;
-        var bestLatency = double.MaxValue;
+        if (available.Length == 1)
+        {
+            return 0;
+        }
+        Span<double> share = stackalloc double[available.Length];
+        var total = 0.0;
         for (var k = 0; k < available.Length; k++)
         {
             var candidate = route.Candidates[available[k]];
@@ -22,12 +28,19 @@ internal sealed class LeastLatencyPolicy : ILoadBalancingPolicy
             {
                 return k;
             }
-            if (latency < bestLatency || (latency == bestLatency && candidate.Backend.Weight > route.Candidates[available[best]].Backend.Weight))
+            var ms = Math.Max(latency, 0.5);
+            share[k] = candidate.Backend.Weight / (ms * ms);
+            total += share[k];
+        }
+        var roll = random.NextDouble() * total;
+        for (var k = 0; k < available.Length; k++)
+        {
+            roll -= share[k];
+            if (roll < 0)
             {
-                best = k;
-                bestLatency = latency;
+                return k;
             }
         }
-        return best;
+        return available.Length - 1;
     }
 }

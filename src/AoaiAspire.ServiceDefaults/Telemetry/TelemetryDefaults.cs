@@ -25,6 +25,9 @@ public static class TelemetryDefaults
     /// <summary>The variable (or configuration key) whose presence turns the OTLP exporter on.</summary>
     public const string OtlpEndpointKey = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
+    /// <summary>Set to true to build the OpenTelemetry providers even with no OTLP endpoint (for another exporter).</summary>
+    public const string AlwaysOnKey = "ServiceDefaults:Telemetry:AlwaysOn";
+
     /// <summary>
     /// Names of the <c>HttpClient</c>s the OTLP exporter creates through <c>IHttpClientFactory</c>.
     /// ServiceDefaults keeps the standard resilience handler off them: the exporter has its own

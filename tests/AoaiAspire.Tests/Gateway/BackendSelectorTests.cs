@@ -119,11 +119,24 @@ public sealed class BackendSelectorTests
     public void Select_LeastLatency_PrefersFasterBackend()
     {
         var route = Route(("slow", 1, 1), ("fast", 1, 1));
-        var selector = new BackendSelector(new LeastLatencyPolicy());
+        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5)));
         var now = DateTimeOffset.UtcNow.UtcTicks;
         route.Candidates.Single(c => c.Backend.Name == "slow").State.RecordSuccess(now, TimeSpan.FromMilliseconds(400), 0.3, Circuit.SamplingTicks);
         route.Candidates.Single(c => c.Backend.Name == "fast").State.RecordSuccess(now, TimeSpan.FromMilliseconds(40), 0.3, Circuit.SamplingTicks);
-        Assert.Equal("fast", PickName(selector, route, now));
+        var fast = Enumerable.Range(0, 1000).Count(_ => PickName(selector, route, now) == "fast");
+        Assert.InRange(fast, 970, 1000);
+    }
+
+    [Fact]
+    public void Select_LeastLatency_SimilarLatencies_ShareTheLoad()
+    {
+        var route = Route(("a", 1, 1), ("b", 1, 1));
+        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5)));
+        var now = DateTimeOffset.UtcNow.UtcTicks;
+        route.Candidates.Single(c => c.Backend.Name == "a").State.RecordSuccess(now, TimeSpan.FromMilliseconds(40), 0.3, Circuit.SamplingTicks);
+        route.Candidates.Single(c => c.Backend.Name == "b").State.RecordSuccess(now, TimeSpan.FromMilliseconds(44), 0.3, Circuit.SamplingTicks);
+        var a = Enumerable.Range(0, 4000).Count(_ => PickName(selector, route, now) == "a");
+        Assert.InRange(a, 2000, 2400); // 1/40² : 1/44² is 55 : 45
     }
 
     [Fact]

@@ -100,4 +100,19 @@ public sealed class BackendStateTests
         state.RecordSuccess(T0, TimeSpan.FromMilliseconds(200), 0.5, Options.SamplingTicks);
         Assert.Equal(150, state.LatencyMs, 3);
     }
+
+    [Fact]
+    public void EndBreakEarly_OpenCircuit_AllowsTheTrialNow()
+    {
+        var state = NewState();
+        for (var i = 0; i < 3; i++)
+        {
+            state.RecordFailure(T0, Options);
+        }
+        Assert.False(state.IsAvailable(T0 + 1));
+        Assert.True(state.EndBreakEarly(T0 + 1));
+        Assert.True(state.TryBeginAttempt(T0 + 1));
+        Assert.Equal(CircuitState.HalfOpen, state.Circuit);
+        Assert.False(state.EndBreakEarly(T0 + 2));
+    }
 }

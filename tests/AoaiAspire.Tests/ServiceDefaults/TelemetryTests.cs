@@ -76,7 +76,8 @@ public sealed class TelemetryTests
             {
                 builder.AddServiceDefaults();
                 builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddProcessor(new RecordedPaths(recorded)));
-            });
+            },
+            AlwaysOn);
         using var client = new HttpClient { BaseAddress = app.Address };
 
         (await client.GetAsync("/health")).EnsureSuccessStatusCode();
@@ -100,7 +101,8 @@ public sealed class TelemetryTests
                 builder.AddServiceDefaults();
                 builder.AddServiceDefaultsTelemetry(meters: ["AoaiAspire.Tests.Telemetry.Meter"], sources: [source]);
                 builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddProcessor(new OperationNames(recorded)));
-            });
+            },
+            AlwaysOn);
 
         using var activitySource = new ActivitySource(source);
         using (var activity = activitySource.StartActivity("custom-work"))
@@ -114,7 +116,7 @@ public sealed class TelemetryTests
     [Fact]
     public async Task ResourceNamesTheServiceAfterTheApp_UnlessOtelServiceNameIsSet()
     {
-        await using (var unnamed = await LoopbackApp.StartAsync(Map, b => b.AddServiceDefaults(), applicationName: "aoai-gateway-test"))
+        await using (var unnamed = await LoopbackApp.StartAsync(Map, b => b.AddServiceDefaults(), AlwaysOn, applicationName: "aoai-gateway-test"))
         {
             Assert.Equal("aoai-gateway-test", ServiceName(unnamed));
         }
@@ -122,11 +124,22 @@ public sealed class TelemetryTests
         await using var named = await LoopbackApp.StartAsync(
             Map,
             b => b.AddServiceDefaults(),
-            new Dictionary<string, string?> { ["OTEL_SERVICE_NAME"] = "gateway", ["OTEL_RESOURCE_ATTRIBUTES"] = "service.instance.id=abc" },
+            new Dictionary<string, string?> { ["OTEL_SERVICE_NAME"] = "gateway", ["OTEL_RESOURCE_ATTRIBUTES"] = "service.instance.id=abc", ["ServiceDefaults:Telemetry:AlwaysOn"] = "true" },
             applicationName: "aoai-gateway-test");
         var resource = named.App.Services.GetRequiredService<TracerProvider>().GetResource().Attributes.ToDictionary();
         Assert.Equal("gateway", resource["service.name"]);
         Assert.Equal("abc", resource["service.instance.id"]);
+    }
+
+    /// <summary>Providers without an OTLP endpoint (another exporter, or these tests' processors, attach to them).</summary>
+    private static Dictionary<string, string?> AlwaysOn => new() { ["ServiceDefaults:Telemetry:AlwaysOn"] = "true" };
+
+    [Fact]
+    public async Task NoEndpointAndNoOptIn_BuildsNoProviders()
+    {
+        await using var app = await LoopbackApp.StartAsync(Map, b => b.AddServiceDefaults());
+        Assert.Null(app.App.Services.GetService<TracerProvider>());
+        Assert.Null(app.App.Services.GetService<OpenTelemetry.Metrics.MeterProvider>());
     }
 
     private static string? ServiceName(LoopbackApp app) =>
