@@ -33,9 +33,15 @@ internal sealed record BackendHealthReport(
     int? HttpStatus,
     string Reporter);
 
+/// <summary>A backend and its logical deployments, for reading their shared state back.</summary>
+internal sealed record BackendDeployments(string Backend, IReadOnlyList<string> Deployments);
+
 /// <summary>One message on <see cref="SharedStateNames.EventsChannel"/>.</summary>
 internal sealed record BackendEvent(BackendEventKind Kind, string Backend, long UntilUnixMs, string Origin, BackendHealthReport? Health = null)
 {
+    /// <summary>The logical deployment a throttle applies to (Azure OpenAI limits are per deployment).</summary>
+    public string? Deployment { get; init; }
+
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, SharedStateJsonContext.Default.BackendEvent);
 
     public static BackendEvent? FromJson(ReadOnlySpan<byte> json)

@@ -32,7 +32,7 @@ internal interface IBackendStateStore : IAsyncDisposable
     Task<bool> PublishHealthAsync(BackendHealthReport report, TimeSpan timeToLive, CancellationToken cancellationToken);
 
     /// <summary>Reads the stored throttles, circuits and verdicts of the given backends (for resynchronisation).</summary>
-    Task<IReadOnlyList<BackendEvent>> ReadAsync(IReadOnlyList<string> backends, CancellationToken cancellationToken);
+    Task<IReadOnlyList<BackendEvent>> ReadAsync(IReadOnlyList<BackendDeployments> backends, CancellationToken cancellationToken);
 
     /// <summary>Takes the lease to probe <paramref name="backend"/> for <paramref name="duration"/>; false when another probe holds it.</summary>
     Task<bool> TryTakeProbeLeaseAsync(string backend, TimeSpan duration, CancellationToken cancellationToken);

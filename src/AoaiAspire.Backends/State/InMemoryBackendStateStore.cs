@@ -20,7 +20,7 @@ internal sealed class InMemoryBackendStateStore(TimeProvider time) : IBackendSta
 
     public Task PublishAsync(BackendEvent backendEvent, CancellationToken cancellationToken)
     {
-        _latest.AddOrUpdate($"{backendEvent.Kind}:{backendEvent.Backend}", backendEvent, (_, old) => old.UntilUnixMs >= backendEvent.UntilUnixMs ? old : backendEvent);
+        _latest.AddOrUpdate($"{backendEvent.Kind}:{backendEvent.Backend}:{backendEvent.Deployment}", backendEvent, (_, old) => old.UntilUnixMs >= backendEvent.UntilUnixMs ? old : backendEvent);
         return Task.CompletedTask;
     }
 
@@ -32,10 +32,10 @@ internal sealed class InMemoryBackendStateStore(TimeProvider time) : IBackendSta
         return Task.FromResult(ReferenceEquals(kept, added));
     }
 
-    public Task<IReadOnlyList<BackendEvent>> ReadAsync(IReadOnlyList<string> backends, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<BackendEvent>> ReadAsync(IReadOnlyList<BackendDeployments> backends, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        IReadOnlyList<BackendEvent> events = [.. _latest.Values.Where(e => backends.Contains(e.Backend) && (e.Kind == BackendEventKind.Health || e.UntilUnixMs > now))];
+        IReadOnlyList<BackendEvent> events = [.. _latest.Values.Where(e => backends.Any(b => b.Backend == e.Backend) && (e.Kind == BackendEventKind.Health || e.UntilUnixMs > now))];
         return Task.FromResult(events);
     }
 

@@ -79,7 +79,19 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
 
     public async Task PublishAsync(BackendEvent backendEvent, CancellationToken cancellationToken)
     {
-        var key = backendEvent.Kind == BackendEventKind.CircuitOpened ? SharedStateNames.CircuitKey(backendEvent.Backend) : SharedStateNames.ThrottleKey(backendEvent.Backend);
+        string key;
+        if (backendEvent.Kind == BackendEventKind.CircuitOpened)
+        {
+            key = SharedStateNames.CircuitKey(backendEvent.Backend);
+        }
+        else if (backendEvent.Deployment is { } deployment)
+        {
+            key = SharedStateNames.ThrottleKey(backendEvent.Backend, deployment);
+        }
+        else
+        {
+            return; // a throttle is always a deployment's
+        }
         var ttl = Math.Max(1, backendEvent.UntilUnixMs - _time.GetUtcNow().ToUnixTimeMilliseconds());
         await _client.EvaluateAsync(ExtendScript, [key],
             [backendEvent.UntilUnixMs.ToString(CultureInfo.InvariantCulture), ttl.ToString(CultureInfo.InvariantCulture), SharedStateNames.EventsChannel, backendEvent.ToJson()],
@@ -96,39 +108,44 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
         return result.AsInt64() == 1;
     }
 
-    public async Task<IReadOnlyList<BackendEvent>> ReadAsync(IReadOnlyList<string> backends, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<BackendEvent>> ReadAsync(IReadOnlyList<BackendDeployments> backends, CancellationToken cancellationToken)
     {
-        var keys = new List<string>(backends.Count * 3);
+        // One MGET: per backend its circuit and health, then one throttle per deployment.
+        var keys = new List<string>();
         foreach (var backend in backends)
         {
-            keys.Add(SharedStateNames.ThrottleKey(backend));
-            keys.Add(SharedStateNames.CircuitKey(backend));
-            keys.Add(SharedStateNames.HealthKey(backend));
+            keys.Add(SharedStateNames.CircuitKey(backend.Backend));
+            keys.Add(SharedStateNames.HealthKey(backend.Backend));
+            keys.AddRange(backend.Deployments.Select(d => SharedStateNames.ThrottleKey(backend.Backend, d)));
         }
         var values = await _client.GetManyAsync(keys, cancellationToken).ConfigureAwait(false);
         var events = new List<BackendEvent>();
-        for (var i = 0; i < backends.Count; i++)
+        var at = 0;
+        foreach (var backend in backends)
         {
-            if (ParseUntil(values[i * 3]) is { } throttled)
+            if (ParseUntil(values[at++]) is { } open)
             {
-                events.Add(new BackendEvent(BackendEventKind.Throttled, backends[i], throttled, "redis"));
+                events.Add(new BackendEvent(BackendEventKind.CircuitOpened, backend.Backend, open, "redis"));
             }
-            if (ParseUntil(values[(i * 3) + 1]) is { } open)
-            {
-                events.Add(new BackendEvent(BackendEventKind.CircuitOpened, backends[i], open, "redis"));
-            }
-            if (values[(i * 3) + 2] is { } healthJson)
+            if (values[at++] is { } healthJson)
             {
                 try
                 {
                     if (JsonSerializer.Deserialize(healthJson, SharedStateJsonContext.Default.BackendHealthReport) is { } report)
                     {
-                        events.Add(new BackendEvent(BackendEventKind.Health, backends[i], report.RetryAtUnixMs, "redis", report));
+                        events.Add(new BackendEvent(BackendEventKind.Health, backend.Backend, report.RetryAtUnixMs, "redis", report));
                     }
                 }
                 catch (JsonException)
                 {
                     LogBadEvent(_logger, healthJson.Length);
+                }
+            }
+            foreach (var deployment in backend.Deployments)
+            {
+                if (ParseUntil(values[at++]) is { } throttled)
+                {
+                    events.Add(new BackendEvent(BackendEventKind.Throttled, backend.Backend, throttled, "redis") { Deployment = deployment });
                 }
             }
         }

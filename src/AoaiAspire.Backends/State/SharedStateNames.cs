@@ -12,8 +12,8 @@ internal static class SharedStateNames
     /// <summary>Channel of <see cref="BackendEvent"/> messages (throttles, circuits, probe verdicts).</summary>
     public const string EventsChannel = "aoai:events";
 
-    /// <summary>Unix ms until which the backend is throttled (string integer; expires with it).</summary>
-    public static string ThrottleKey(string backend) => $"aoai:backend:{backend}:throttled-until";
+    /// <summary>Unix ms until which a logical deployment on the backend is throttled (string integer; expires with it).</summary>
+    public static string ThrottleKey(string backend, string deployment) => $"aoai:backend:{backend}:deployment:{deployment}:throttled-until";
 
     /// <summary>Unix ms until which the backend's circuit is open (string integer; expires with it).</summary>
     public static string CircuitKey(string backend) => $"aoai:backend:{backend}:circuit-open-until";

@@ -182,7 +182,7 @@ internal sealed partial class GatewayForwarder(
             if (status == StatusCodes.Status429TooManyRequests)
             {
                 candidate.Capacity.Exhausted(updater.Now);
-                updater.OnThrottled(state, RetryAfter.Parse(response.Headers, time.GetUtcNow()));
+                updater.OnThrottled(state, request.Route.Name, RetryAfter.Parse(response.Headers, time.GetUtcNow()));
                 telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.Throttled, status, retried: true);
                 return (AttemptOutcome.Retry, default);
             }

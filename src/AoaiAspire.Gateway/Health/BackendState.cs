@@ -30,9 +30,6 @@ internal sealed class BackendState
 {
     private readonly Lock _circuitLock = new();
 
-    // Passive: throttling from live 429s (ours or another replica's).
-    private long _throttledUntil;
-
     // Passive: circuit breaker; guarded by _circuitLock (a few integers, never held across I/O).
     private CircuitState _circuit;
     private long _circuitOpenUntil;
@@ -68,7 +65,22 @@ internal sealed class BackendState
 
     public string Name => Definition.Name;
 
-    public long ThrottledUntil => Volatile.Read(ref _throttledUntil);
+    /// <summary>The latest throttle over this backend's deployments (for display); routing looks at each deployment's own.</summary>
+    public long ThrottledUntil
+    {
+        get
+        {
+            long latest = 0;
+            foreach (var capacity in _capacity.Values)
+            {
+                latest = Math.Max(latest, capacity.ThrottledUntil);
+            }
+            return latest;
+        }
+    }
+
+    /// <summary>Until when <paramref name="logicalDeployment"/> on this backend is throttled (UTC ticks; 0 when it is not).</summary>
+    public long ThrottledUntilFor(string logicalDeployment) => CapacityOf(logicalDeployment).ThrottledUntil;
     public CircuitState Circuit { get { lock (_circuitLock) { return _circuit; } } }
     public long CircuitOpenUntil => Volatile.Read(ref _circuitOpenUntil);
     public ProbeVerdict ProbeVerdict => _probeVerdict;
@@ -84,15 +96,15 @@ internal sealed class BackendState
     public long CircuitOpenings => Interlocked.Read(ref _circuitOpenings);
 
     /// <summary>
-    /// Can this backend take a request at <paramref name="now"/>? Cheap and lock-free except for an
-    /// open circuit whose break has ended, where exactly one caller wins the trial (half-open).
+    /// Can this backend take a request for <paramref name="deployment"/> at <paramref name="now"/>? Cheap and
+    /// lock-free except for an open circuit whose break has ended, where exactly one caller wins the trial (half-open).
     /// </summary>
+    public bool IsAvailable(long now, LoadBalancing.DeploymentCapacity deployment)
+        => deployment.ThrottledUntil <= now && IsAvailable(now);
+
+    /// <summary>The backend as a whole (circuit, probe), whatever its deployments' throttles.</summary>
     public bool IsAvailable(long now)
     {
-        if (Volatile.Read(ref _throttledUntil) > now)
-        {
-            return false;
-        }
         var verdict = _probeVerdict;
         if (verdict is ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure
             && Volatile.Read(ref _probeValidUntil) > now)
@@ -106,10 +118,10 @@ internal sealed class BackendState
         return Volatile.Read(ref _circuitOpenUntil) == 0 || CircuitAllows(now, claim: false);
     }
 
-    /// <summary>The time at which this backend may become available again (0 when it is now).</summary>
-    public long AvailableAt(long now)
+    /// <summary>The time at which this backend may serve <paramref name="deployment"/> again (0 when it is now).</summary>
+    public long AvailableAt(long now, LoadBalancing.DeploymentCapacity deployment)
     {
-        var at = Math.Max(Volatile.Read(ref _throttledUntil), Volatile.Read(ref _circuitOpenUntil));
+        var at = Math.Max(deployment.ThrottledUntil, Volatile.Read(ref _circuitOpenUntil));
         if (_probeVerdict == ProbeVerdict.Throttled)
         {
             at = Math.Max(at, Volatile.Read(ref _probeUntil));
@@ -117,9 +129,9 @@ internal sealed class BackendState
         return at > now ? at : 0;
     }
 
-    /// <summary>True when the only thing keeping the backend out is a throttle (ours, shared, or the probe's).</summary>
-    public bool IsThrottledOnly(long now)
-        => (Volatile.Read(ref _throttledUntil) > now || (_probeVerdict == ProbeVerdict.Throttled && Volatile.Read(ref _probeUntil) > now))
+    /// <summary>True when the only thing keeping the deployment out is a throttle (ours, shared, or the probe's).</summary>
+    public bool IsThrottledOnly(long now, LoadBalancing.DeploymentCapacity deployment)
+        => (deployment.ThrottledUntil > now || (_probeVerdict == ProbeVerdict.Throttled && Volatile.Read(ref _probeUntil) > now))
            && Volatile.Read(ref _circuitOpenUntil) <= now
            && !(_probeVerdict is ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure && Volatile.Read(ref _probeValidUntil) > now);
 
@@ -168,37 +180,14 @@ internal sealed class BackendState
 
     // ---- writes: only BackendStateUpdater calls these ----
 
-    internal bool ExtendThrottle(long until)
+    internal bool ExtendThrottle(string logicalDeployment, long until)
     {
         Interlocked.Increment(ref _throttles);
-        long current;
-        do
-        {
-            current = Volatile.Read(ref _throttledUntil);
-            if (current >= until)
-            {
-                return false;
-            }
-        }
-        while (Interlocked.CompareExchange(ref _throttledUntil, until, current) != current);
-        return true;
+        return CapacityOf(logicalDeployment).ExtendThrottle(until);
     }
 
     /// <summary>Takes up a throttle another replica published (not counted as our own 429).</summary>
-    internal bool ApplySharedThrottle(long until)
-    {
-        long current;
-        do
-        {
-            current = Volatile.Read(ref _throttledUntil);
-            if (current >= until)
-            {
-                return false;
-            }
-        }
-        while (Interlocked.CompareExchange(ref _throttledUntil, until, current) != current);
-        return true;
-    }
+    internal bool ApplySharedThrottle(string logicalDeployment, long until) => CapacityOf(logicalDeployment).ExtendThrottle(until);
 
     internal void RecordSuccess(long now, TimeSpan latency, double smoothing, long samplingTicks)
     {

@@ -13,7 +13,7 @@ internal enum BackendStateChangeKind
 }
 
 /// <summary>A change, with <see cref="Until"/> in UTC ticks where it applies and whether it came from another replica.</summary>
-internal readonly record struct BackendStateChange(string Backend, BackendStateChangeKind Kind, long Until, bool FromPeer);
+internal readonly record struct BackendStateChange(string Backend, BackendStateChangeKind Kind, long Until, bool FromPeer, string? Deployment = null);
 
 /// <summary>
 /// The one writer of <see cref="BackendState"/>: live-traffic observations (passive), probe verdicts
@@ -37,8 +37,8 @@ internal sealed partial class BackendStateUpdater
 
     public long Now => _time.GetUtcNow().UtcTicks;
 
-    /// <summary>A 429 from <paramref name="state"/>: bench it until its Retry-After, capped.</summary>
-    public long OnThrottled(BackendState state, TimeSpan? retryAfter)
+    /// <summary>A 429 for <paramref name="deployment"/> on <paramref name="state"/>: bench that deployment until its Retry-After, capped.</summary>
+    public long OnThrottled(BackendState state, string deployment, TimeSpan? retryAfter)
     {
         var routing = _options.CurrentValue.Routing;
         var wait = retryAfter ?? routing.DefaultThrottleDuration;
@@ -52,10 +52,10 @@ internal sealed partial class BackendStateUpdater
             wait = TimeSpan.FromMilliseconds(100);
         }
         var until = Now + wait.Ticks;
-        if (state.ExtendThrottle(until))
+        if (state.ExtendThrottle(deployment, until))
         {
-            Log.Throttled(_logger, state.Name, wait);
-            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, FromPeer: false));
+            Log.Throttled(_logger, state.Name, deployment, wait);
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, FromPeer: false, deployment));
         }
         return until;
     }
@@ -100,12 +100,12 @@ internal sealed partial class BackendStateUpdater
         }
     }
 
-    /// <summary>Another replica saw a 429 on this backend.</summary>
-    public void OnPeerThrottled(BackendState state, long until)
+    /// <summary>Another replica saw a 429 for this backend's deployment.</summary>
+    public void OnPeerThrottled(BackendState state, string deployment, long until)
     {
-        if (state.ApplySharedThrottle(until))
+        if (state.ApplySharedThrottle(deployment, until))
         {
-            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, FromPeer: true));
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, FromPeer: true, deployment));
         }
     }
 
@@ -120,8 +120,8 @@ internal sealed partial class BackendStateUpdater
 
     private static partial class Log
     {
-        [LoggerMessage(1001, LogLevel.Information, "Backend {Backend} throttled for {Duration}.")]
-        public static partial void Throttled(ILogger logger, string backend, TimeSpan duration);
+        [LoggerMessage(1001, LogLevel.Information, "Deployment {Deployment} on backend {Backend} throttled for {Duration}.")]
+        public static partial void Throttled(ILogger logger, string backend, string deployment, TimeSpan duration);
 
         [LoggerMessage(1002, LogLevel.Warning, "Backend {Backend} asked for a Retry-After of {RetryAfter}; benched for the cap {Cap} (Gateway:Routing:MaxThrottleDuration).")]
         public static partial void ThrottleCapped(ILogger logger, string backend, TimeSpan retryAfter, TimeSpan cap);

@@ -66,7 +66,7 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthC
             return;
         }
         var kind = change.Kind == BackendStateChangeKind.Throttled ? BackendEventKind.Throttled : BackendEventKind.CircuitOpened;
-        _outbox.Writer.TryWrite(new BackendEvent(kind, change.Backend, TicksToUnixMs(change.Until), _store.InstanceId));
+        _outbox.Writer.TryWrite(new BackendEvent(kind, change.Backend, TicksToUnixMs(change.Until), _store.InstanceId) { Deployment = change.Deployment });
     }
 
     private async Task PublishLoopAsync()
@@ -108,8 +108,8 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthC
         }
         switch (backendEvent.Kind)
         {
-            case BackendEventKind.Throttled:
-                _updater.OnPeerThrottled(state, UnixMsToTicks(backendEvent.UntilUnixMs));
+            case BackendEventKind.Throttled when backendEvent.Deployment is { } deployment:
+                _updater.OnPeerThrottled(state, deployment, UnixMsToTicks(backendEvent.UntilUnixMs));
                 break;
             case BackendEventKind.CircuitOpened:
                 _updater.OnPeerCircuitOpened(state, UnixMsToTicks(backendEvent.UntilUnixMs));
@@ -143,8 +143,8 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthC
     {
         try
         {
-            var names = _registry.Catalog.Backends.Select(b => b.Name).ToList();
-            var events = await _store.ReadAsync(names, _stopping.Token).ConfigureAwait(false);
+            var backends = _registry.Catalog.Backends.Select(b => new BackendDeployments(b.Name, [.. b.Definition.Deployments.Keys])).ToList();
+            var events = await _store.ReadAsync(backends, _stopping.Token).ConfigureAwait(false);
             foreach (var backendEvent in events)
             {
                 Apply(backendEvent);

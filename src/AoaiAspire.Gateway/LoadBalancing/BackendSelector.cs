@@ -39,8 +39,9 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy)
         for (var i = 0; i < route.Candidates.Length; i++)
         {
             var state = route.Candidates[i].State;
-            allThrottled &= state.IsThrottledOnly(now);
-            var at = state.AvailableAt(now);
+            var deployment = route.Candidates[i].Capacity;
+            allThrottled &= state.IsThrottledOnly(now, deployment);
+            var at = state.AvailableAt(now, deployment);
             if (at > 0 && at < retryAt)
             {
                 retryAt = at;
@@ -58,7 +59,7 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy)
             var count = 0;
             for (var i = start; i < start + length; i++)
             {
-                if ((tried & (1UL << i)) == 0 && route.Candidates[i].State.IsAvailable(now))
+                if ((tried & (1UL << i)) == 0 && route.Candidates[i].State.IsAvailable(now, route.Candidates[i].Capacity))
                 {
                     available[count++] = i;
                 }

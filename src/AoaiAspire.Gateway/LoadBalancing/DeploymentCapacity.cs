@@ -10,9 +10,32 @@ internal sealed class DeploymentCapacity
 {
     private static readonly long Window = TimeSpan.FromMinutes(1).Ticks;
 
+    private long _throttledUntil;
     private long _tokens = -1;
     private long _requests = -1;
     private long _observedAt;
+
+    /// <summary>
+    /// UTC ticks until which this deployment is benched after a 429 (ours or another replica's). Azure OpenAI's
+    /// limits are per deployment, so a throttled chat deployment leaves the account's embeddings alone.
+    /// </summary>
+    public long ThrottledUntil => Volatile.Read(ref _throttledUntil);
+
+    /// <summary>Benches the deployment until <paramref name="until"/> unless it already is longer; true when it changed.</summary>
+    internal bool ExtendThrottle(long until)
+    {
+        long current;
+        do
+        {
+            current = Volatile.Read(ref _throttledUntil);
+            if (current >= until)
+            {
+                return false;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _throttledUntil, until, current) != current);
+        return true;
+    }
 
     /// <summary>Tokens left, or -1 when unknown.</summary>
     public long RemainingTokens(long now) => Fresh(now) ? Volatile.Read(ref _tokens) : -1;

@@ -42,7 +42,7 @@ public sealed class BackendSelectorTests
         var route = Route(("ptu", 1, 1), ("paygo", 2, 1));
         var selector = new BackendSelector(new WeightedPolicy(new Random(1)));
         var clock = new ManualTimeProvider();
-        route.Candidates[0].State.ExtendThrottle(clock.GetUtcNow().UtcTicks + TimeSpan.FromSeconds(10).Ticks);
+        route.Candidates[0].State.ExtendThrottle("chat", clock.GetUtcNow().UtcTicks + TimeSpan.FromSeconds(10).Ticks);
 
         Assert.Equal("paygo", PickName(selector, route, clock.GetUtcNow().UtcTicks));
         clock.Advance(TimeSpan.FromSeconds(10));
@@ -70,8 +70,8 @@ public sealed class BackendSelectorTests
         var route = Route(("a", 1, 1), ("b", 2, 1));
         var selector = new BackendSelector(new WeightedPolicy(new Random(1)));
         var now = DateTimeOffset.UtcNow.UtcTicks;
-        route.Candidates[0].State.ExtendThrottle(now + TimeSpan.FromSeconds(20).Ticks);
-        route.Candidates[1].State.ExtendThrottle(now + TimeSpan.FromSeconds(5).Ticks);
+        route.Candidates[0].State.ExtendThrottle("chat", now + TimeSpan.FromSeconds(20).Ticks);
+        route.Candidates[1].State.ExtendThrottle("chat", now + TimeSpan.FromSeconds(5).Ticks);
 
         Assert.Equal(-1, selector.Select(route, 0, now, out var none));
         Assert.True(none.AllThrottled);
@@ -84,7 +84,7 @@ public sealed class BackendSelectorTests
         var route = Route(("a", 1, 1), ("b", 1, 1));
         var selector = new BackendSelector(new WeightedPolicy(new Random(1)));
         var now = DateTimeOffset.UtcNow.UtcTicks;
-        route.Candidates[0].State.ExtendThrottle(now + TimeSpan.FromSeconds(20).Ticks);
+        route.Candidates[0].State.ExtendThrottle("chat", now + TimeSpan.FromSeconds(20).Ticks);
         for (var i = 0; i < 3; i++)
         {
             route.Candidates[1].State.RecordFailure(now, Circuit);

@@ -83,12 +83,22 @@ public sealed class BackendStateTests
     public void ExtendThrottle_NeverShortensAnExistingThrottle()
     {
         var state = NewState();
-        Assert.True(state.ExtendThrottle(T0 + 100));
-        Assert.False(state.ExtendThrottle(T0 + 50));
+        Assert.True(state.ExtendThrottle("chat", T0 + 100));
+        Assert.False(state.ExtendThrottle("chat", T0 + 50));
         Assert.Equal(T0 + 100, state.ThrottledUntil);
-        Assert.True(state.IsThrottledOnly(T0));
-        Assert.False(state.IsAvailable(T0 + 99));
-        Assert.True(state.IsAvailable(T0 + 100));
+        Assert.Equal(T0 + 100, state.ThrottledUntilFor("chat"));
+        Assert.True(state.IsThrottledOnly(T0, state.CapacityOf("chat")));
+        Assert.False(state.IsAvailable(T0 + 99, state.CapacityOf("chat")));
+        Assert.True(state.IsAvailable(T0 + 100, state.CapacityOf("chat")));
+    }
+
+    [Fact]
+    public void ExtendThrottle_OneDeployment_LeavesTheOthersOnTheBackendAvailable()
+    {
+        var state = NewState();
+        state.ExtendThrottle("chat", T0 + 100);
+        Assert.False(state.IsAvailable(T0, state.CapacityOf("chat")));
+        Assert.True(state.IsAvailable(T0, state.CapacityOf("embeddings")));
     }
 
     [Fact]

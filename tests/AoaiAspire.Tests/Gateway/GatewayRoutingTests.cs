@@ -45,6 +45,25 @@ public sealed class GatewayRoutingTests
     }
 
     [Fact]
+    public async Task ThrottledChatDeploymentLeavesTheSameAccountsEmbeddingsInUse()
+    {
+        // Azure OpenAI's limits are per deployment: a chat 429 must not bench the account's embeddings.
+        await using var sims = await SimulatorHost.StartAsync([Simulators.Account("primary", tokensPerMinute: 2_000), Simulators.Account("secondary")]);
+        await using var gateway = await GatewayTestHost.StartAsync(Simulators.GatewaySettings(sims, 1, 2));
+
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await gateway.Client.PostAsync(ChatPath, Chat(maxTokens: 400))).StatusCode);
+        }
+        Assert.True(sims["primary"].GetDeploymentStats("chat").Throttled >= 1, "the primary's chat deployment ran out");
+
+        using var embeddings = await gateway.Client.PostAsync("/openai/deployments/embeddings/embeddings?api-version=2024-10-21",
+            new StringContent("""{"input":"still served by the primary"}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, embeddings.StatusCode);
+        Assert.Equal("primary", embeddings.Headers.GetValues("x-aoai-backend").Single());
+    }
+
+    [Fact]
     public async Task AllBackendsThrottledGivesOne429WithSoonestRetryAfter()
     {
         await using var sims = await SimulatorHost.StartAsync([Simulators.Account("a"), Simulators.Account("b")]);

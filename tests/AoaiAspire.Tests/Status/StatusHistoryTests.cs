@@ -35,7 +35,7 @@ public sealed class StatusHistoryTests
         for (var i = 1; i <= BackendEventLog.Capacity + 5; i++)
         {
             time.Advance(TimeSpan.FromSeconds(1));
-            updater.OnThrottled(state, TimeSpan.FromSeconds(i * 2)); // each one benches longer, so each is a change
+            updater.OnThrottled(state, "chat", TimeSpan.FromSeconds(i * 2)); // each one benches longer, so each is a change
         }
 
         var events = log.Snapshot();
@@ -73,7 +73,7 @@ public sealed class StatusHistoryTests
 
         ledger.Record("a", "chat", "web", new Usage(100, 20), estimated: false);
         ledger.Record("b", "chat", "batch", new Usage(7, 3), estimated: false);
-        Updater(time).OnThrottled(registry.Catalog.Backends.Single(s => s.Name == "b"), TimeSpan.FromSeconds(5));
+        Updater(time).OnThrottled(registry.Catalog.Backends.Single(s => s.Name == "b"), "chat", TimeSpan.FromSeconds(5));
         time.Advance(UsageHistory.Interval);
         history.Sample();
         time.Advance(UsageHistory.Interval);
