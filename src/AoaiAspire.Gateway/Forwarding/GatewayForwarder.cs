@@ -87,6 +87,9 @@ internal sealed partial class GatewayForwarder(
     ILogger<GatewayForwarder> logger)
 {
     private const int CopyBufferSize = 16 * 1024;
+
+    /// <summary>SSE events are a few hundred bytes and a stream stays open for seconds: a small buffer per open stream.</summary>
+    private const int StreamCopyBufferSize = 4 * 1024;
     private const int UsageTailSize = 2048;
 
     /// <summary>Opens the caller's JSON object with a request for the usage chunk; the caller's members follow.</summary>
@@ -363,8 +366,8 @@ internal sealed partial class GatewayForwarder(
     private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, CancellationToken aborted)
     {
         long firstByteAt = 0;
-        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
         var isStream = usageMode != UsageMode.Json;
+        var buffer = ArrayPool<byte>.Shared.Rent(isStream ? StreamCopyBufferSize : CopyBufferSize);
         using var sse = isStream ? new SseUsageFilter(dropUsageChunk: usageMode == UsageMode.StreamGatewayAsked) : null;
         byte[]? tail = isStream ? null : ArrayPool<byte>.Shared.Rent(UsageTailSize);
         var tailLength = 0;
