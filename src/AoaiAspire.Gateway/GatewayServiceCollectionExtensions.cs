@@ -62,7 +62,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<IOptions<GatewayOptions>>().Value.Routing.Policy.ToLowerInvariant() switch
         {
             LoadBalancingPolicies.RoundRobin => new RoundRobinPolicy(),
-            LoadBalancingPolicies.LeastLatency => new LeastLatencyPolicy(Random.Shared),
+            LoadBalancingPolicies.LeastLatency => new LeastLatencyPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()),
             LoadBalancingPolicies.Capacity => new CapacityPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()),
             _ => new WeightedPolicy(Random.Shared),
         });

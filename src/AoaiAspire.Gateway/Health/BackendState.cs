@@ -48,6 +48,7 @@ internal sealed class BackendState
 
     // Observed latency (EWMA, ms) and counters.
     private double _latencyMs = double.NaN;
+    private long _latencyAt;
     private long _requests, _failures, _throttles, _circuitOpenings;
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LoadBalancing.DeploymentCapacity> _capacity = new(StringComparer.OrdinalIgnoreCase);
@@ -90,6 +91,9 @@ internal sealed class BackendState
 
     /// <summary>Smoothed latency of successful attempts in milliseconds; NaN before the first.</summary>
     public double LatencyMs => Volatile.Read(ref _latencyMs);
+
+    /// <summary>When the last latency sample was taken (UTC ticks; 0 before the first).</summary>
+    public long LatencyMeasuredAt => Volatile.Read(ref _latencyAt);
     public long Requests => Interlocked.Read(ref _requests);
     public long Failures => Interlocked.Read(ref _failures);
     public long Throttles => Interlocked.Read(ref _throttles);
@@ -204,6 +208,7 @@ internal sealed class BackendState
             }
             var old = _latencyMs;
             Volatile.Write(ref _latencyMs, double.IsNaN(old) ? ms : old + (smoothing * (ms - old)));
+            Volatile.Write(ref _latencyAt, now);
         }
     }
 

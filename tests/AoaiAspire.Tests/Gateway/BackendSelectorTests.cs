@@ -119,7 +119,7 @@ public sealed class BackendSelectorTests
     public void Select_LeastLatency_PrefersFasterBackend()
     {
         var route = Route(("slow", 1, 1), ("fast", 1, 1));
-        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5)));
+        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5), new ManualTimeProvider(new DateTimeOffset(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.Zero))));
         var now = DateTimeOffset.UtcNow.UtcTicks;
         route.Candidates.Single(c => c.Backend.Name == "slow").State.RecordSuccess(now, TimeSpan.FromMilliseconds(400), 0.3, Circuit.SamplingTicks);
         route.Candidates.Single(c => c.Backend.Name == "fast").State.RecordSuccess(now, TimeSpan.FromMilliseconds(40), 0.3, Circuit.SamplingTicks);
@@ -128,10 +128,27 @@ public sealed class BackendSelectorTests
     }
 
     [Fact]
+    public void Select_LeastLatency_StaleSlowBackend_GetsARequestToShowItRecovered()
+    {
+        var clock = new ManualTimeProvider();
+        var route = Route(("slow", 1, 1), ("fast", 1, 1));
+        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5), clock));
+        var start = clock.GetUtcNow().UtcTicks;
+        route.Candidates.Single(c => c.Backend.Name == "slow").State.RecordSuccess(start, TimeSpan.FromMilliseconds(1000), 0.3, Circuit.SamplingTicks);
+        route.Candidates.Single(c => c.Backend.Name == "fast").State.RecordSuccess(start, TimeSpan.FromMilliseconds(40), 0.3, Circuit.SamplingTicks);
+        Assert.Equal("fast", PickName(selector, route, start));
+
+        clock.Advance(LeastLatencyPolicy.StaleAfter + TimeSpan.FromSeconds(1));
+        var now = clock.GetUtcNow().UtcTicks;
+        route.Candidates.Single(c => c.Backend.Name == "fast").State.RecordSuccess(now, TimeSpan.FromMilliseconds(40), 0.3, Circuit.SamplingTicks);
+        Assert.Equal("slow", PickName(selector, route, now));
+    }
+
+    [Fact]
     public void Select_LeastLatency_SimilarLatencies_ShareTheLoad()
     {
         var route = Route(("a", 1, 1), ("b", 1, 1));
-        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5)));
+        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5), new ManualTimeProvider(new DateTimeOffset(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.Zero))));
         var now = DateTimeOffset.UtcNow.UtcTicks;
         route.Candidates.Single(c => c.Backend.Name == "a").State.RecordSuccess(now, TimeSpan.FromMilliseconds(40), 0.3, Circuit.SamplingTicks);
         route.Candidates.Single(c => c.Backend.Name == "b").State.RecordSuccess(now, TimeSpan.FromMilliseconds(44), 0.3, Circuit.SamplingTicks);
