@@ -65,7 +65,7 @@ public sealed class ChaosTests
 
         using var response = await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = GatewayRoutingTests.Chat() }, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var error = await Record.ExceptionAsync(() => response.Content.ReadAsStringAsync());
+        var error = await Record.ExceptionAsync(() => response.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.True(error is IOException or HttpRequestException { InnerException: IOException }, $"expected a broken body, got {error?.GetType().Name ?? "a complete one"}");
 
         // The gateway is unharmed.
@@ -81,11 +81,11 @@ public sealed class ChaosTests
 
         using var response = await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = GatewayRoutingTests.Chat(stream: true) }, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(TestDeadline.Token));
         var lines = new List<string>();
         var error = await Record.ExceptionAsync(async () =>
         {
-            while (await reader.ReadLineAsync() is { } line)
+            while (await reader.ReadLineAsync(TestDeadline.Token) is { } line)
             {
                 lines.Add(line);
             }

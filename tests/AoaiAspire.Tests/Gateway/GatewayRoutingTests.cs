@@ -157,14 +157,14 @@ public sealed class GatewayRoutingTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
 
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        var firstLine = await reader.ReadLineAsync();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(TestDeadline.Token));
+        var firstLine = await reader.ReadLineAsync(TestDeadline.Token);
         Assert.StartsWith("data: {", firstLine);
         // The first chunk is here while the backend is still producing the rest of the stream.
         Assert.Equal(0, sims["streamer"].Stats.Succeeded);
 
         var lines = new List<string> { firstLine! };
-        while (await reader.ReadLineAsync() is { } line)
+        while (await reader.ReadLineAsync(TestDeadline.Token) is { } line)
         {
             if (line.Length > 0)
             {

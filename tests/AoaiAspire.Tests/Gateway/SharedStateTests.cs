@@ -139,7 +139,7 @@ public sealed class SharedStateTests : IAsyncLifetime
         using (var health = await _a.Client.GetAsync("/health"))
         {
             Assert.Equal(HttpStatusCode.OK, health.StatusCode);
-            Assert.Equal("Degraded", await health.Content.ReadAsStringAsync());
+            Assert.Equal("Degraded", await health.Content.ReadAsStringAsync(TestDeadline.Token));
         }
 
         await _redis.RestartAsync();

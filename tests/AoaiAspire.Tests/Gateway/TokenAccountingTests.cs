@@ -31,8 +31,8 @@ public sealed class TokenAccountingTests
     private static async Task<List<string>> ReadEventsAsync(HttpResponseMessage response)
     {
         var events = new List<string>();
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        while (await reader.ReadLineAsync() is { } line)
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(TestDeadline.Token));
+        while (await reader.ReadLineAsync(TestDeadline.Token) is { } line)
         {
             if (line.StartsWith("data: ", StringComparison.Ordinal))
             {

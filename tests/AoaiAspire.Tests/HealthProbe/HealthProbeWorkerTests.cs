@@ -86,7 +86,7 @@ public sealed class HealthProbeWorkerTests : IAsyncLifetime
         await Wait.UntilAsync(() => verdicts.Rounds >= 1 && verdicts.Snapshot().Count == 2, because: "a first round");
 
         using var response = await host.Client.GetAsync("/status");
-        var body = await response.Content.ReadAsStringAsync();
+        var body = await response.Content.ReadAsStringAsync(TestDeadline.Token);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var document = JsonDocument.Parse(body);

@@ -116,8 +116,8 @@ public sealed class HardeningTests
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = GatewayRoutingTests.Chat(maxTokens: 20, stream: true) };
             using var response = await gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-            var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            Assert.StartsWith("data: ", await reader.ReadLineAsync());
+            var reader = new StreamReader(await response.Content.ReadAsStreamAsync(TestDeadline.Token));
+            Assert.StartsWith("data: ", await reader.ReadLineAsync(TestDeadline.Token));
 
             var stopping = gateway.StopAsync();
             // New connections are refused while the stream goes on.
@@ -135,7 +135,7 @@ public sealed class HardeningTests
                 }
             }, because: "the listener closes at shutdown");
 
-            var rest = await reader.ReadToEndAsync();
+            var rest = await reader.ReadToEndAsync(TestDeadline.Token);
             Assert.EndsWith("data: [DONE]\n\n", rest);
             await stopping;
         }
@@ -158,11 +158,11 @@ public sealed class HardeningTests
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = GatewayRoutingTests.Chat(maxTokens: 100, stream: true) };
             using var response = await gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-            var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            await reader.ReadLineAsync();
+            var reader = new StreamReader(await response.Content.ReadAsStreamAsync(TestDeadline.Token));
+            await reader.ReadLineAsync(TestDeadline.Token);
             var stopping = gateway.StopAsync();
             // The caller sees an error, never an end of stream that looks complete.
-            await Assert.ThrowsAnyAsync<IOException>(() => reader.ReadToEndAsync());
+            await Assert.ThrowsAnyAsync<IOException>(() => reader.ReadToEndAsync(TestDeadline.Token));
             await stopping;
         }
         finally

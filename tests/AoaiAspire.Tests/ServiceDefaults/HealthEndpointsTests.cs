@@ -27,9 +27,9 @@ public sealed class HealthEndpointsTests
         using var alive = await client.GetAsync("/alive");
 
         Assert.Equal(expectedHealth, health.StatusCode);
-        Assert.Equal(expectedBody, await health.Content.ReadAsStringAsync());
+        Assert.Equal(expectedBody, await health.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
-        Assert.Equal("Healthy", await alive.Content.ReadAsStringAsync());
+        Assert.Equal("Healthy", await alive.Content.ReadAsStringAsync(TestDeadline.Token));
     }
 
     [Fact]

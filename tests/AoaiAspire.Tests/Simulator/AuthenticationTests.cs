@@ -20,7 +20,7 @@ public sealed class AuthenticationTests
         Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
         Assert.Equal("401", await SimulatorEndpointTests.ErrorCodeAsync(wrong));
-        Assert.Contains("Access denied", await wrong.Content.ReadAsStringAsync());
+        Assert.Contains("Access denied", await wrong.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.Equal(HttpStatusCode.OK, right.StatusCode);
         Assert.Equal(HttpStatusCode.OK, bearer.StatusCode);
         Assert.Equal(4, host.Accounts[0].Stats.Requests);

@@ -126,7 +126,7 @@ public sealed class FaultTests : IAsyncLifetime
         using var put = await _client.PutAsync("admin/faults", new StringContent("""{"dropRate":2}""", Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.BadRequest, put.StatusCode);
-        Assert.Contains("DropRate", await put.Content.ReadAsStringAsync());
+        Assert.Contains("DropRate", await put.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.Equal(0, Account.Faults.DropRate);
     }
 

@@ -37,8 +37,8 @@ public sealed class RateLimitTests
         Assert.InRange(int.Parse(throttled.Header("x-ratelimit-reset-tokens"), CultureInfo.InvariantCulture), 1, 60);
         Assert.NotEmpty(throttled.Header("x-ratelimit-reset-requests"));
         Assert.Equal("429", await SimulatorEndpointTests.ErrorCodeAsync(throttled));
-        Assert.Contains("token rate limit", await throttled.Content.ReadAsStringAsync());
-        Assert.Contains("2024-10-21", await throttled.Content.ReadAsStringAsync());
+        Assert.Contains("token rate limit", await throttled.Content.ReadAsStringAsync(TestDeadline.Token));
+        Assert.Contains("2024-10-21", await throttled.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.Equal(1, host.Accounts[0].Stats.Throttled);
         Assert.Equal(3, host.Accounts[0].Stats.Succeeded);
         Assert.Equal(4, host.Accounts[0].Stats.Requests);
@@ -58,7 +58,7 @@ public sealed class RateLimitTests
         Assert.Equal("1", first.Header("x-ratelimit-remaining-requests"));
         Assert.Equal("0", second.Header("x-ratelimit-remaining-requests"));
         Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
-        Assert.Contains("call rate limit", await third.Content.ReadAsStringAsync());
+        Assert.Contains("call rate limit", await third.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.InRange(int.Parse(third.Header("retry-after"), CultureInfo.InvariantCulture), 1, 10);
     }
 

@@ -24,7 +24,7 @@ public sealed class SimulatorEndpointTests : IAsyncLifetime
         using var response = await _client.SendAsync(Post(ChatPath, """{"messages":[{"role":"system","content":"You are a helpful assistant. Be concise."},{"role":"user","content":"Hello!!!"}],"max_tokens":7}"""));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestDeadline.Token));
         var root = json.RootElement;
         Assert.StartsWith("chatcmpl-", root.GetProperty("id").GetString());
         Assert.Equal("chat.completion", root.GetProperty("object").GetString());
@@ -51,7 +51,7 @@ public sealed class SimulatorEndpointTests : IAsyncLifetime
     {
         using var response = await _client.SendAsync(Post(ChatPath, """{"messages":[{"role":"user","content":"hi"}]}"""));
 
-        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.Equal("stop", json.RootElement.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
         Assert.Equal(32, json.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
     }
@@ -83,7 +83,7 @@ public sealed class SimulatorEndpointTests : IAsyncLifetime
         using var missing = await _client.SendAsync(Post(path, """{"messages":[{"role":"user","content":"hi"}]}"""));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains("\"chat.completion\"", await response.Content.ReadAsStringAsync());
+        Assert.Contains("\"chat.completion\"", await response.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);
     }
@@ -126,8 +126,8 @@ public sealed class SimulatorEndpointTests : IAsyncLifetime
         using var second = await _client.SendAsync(Post(EmbeddingsPath, body));
 
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
-        var text = await first.Content.ReadAsStringAsync();
-        Assert.Equal(text, await second.Content.ReadAsStringAsync());
+        var text = await first.Content.ReadAsStringAsync(TestDeadline.Token);
+        Assert.Equal(text, await second.Content.ReadAsStringAsync(TestDeadline.Token));
         using var json = JsonDocument.Parse(text);
         var root = json.RootElement;
         Assert.Equal("list", root.GetProperty("object").GetString());
@@ -158,7 +158,7 @@ public sealed class SimulatorEndpointTests : IAsyncLifetime
     {
         using var response = await _client.SendAsync(Post("openai/deployments/chat/completions?api-version=2024-10-21", """{"prompt":"Once upon a time","max_tokens":3}"""));
 
-        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.Equal("text_completion", json.RootElement.GetProperty("object").GetString());
         Assert.Equal("the gateway routes", json.RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
     }
@@ -171,14 +171,14 @@ public sealed class SimulatorEndpointTests : IAsyncLifetime
         using var response = await _client.SendAsync(new HttpRequestMessage(HttpMethod.Get, path) { Headers = { { "api-key", ApiKey } } });
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestDeadline.Token));
         var ids = json.RootElement.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()).Order().ToList();
         Assert.Equal(["chat", "embeddings"], ids);
     }
 
     internal static async Task<string?> ErrorCodeAsync(HttpResponseMessage response)
     {
-        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestDeadline.Token));
         Assert.True(json.RootElement.GetProperty("error").TryGetProperty("message", out _));
         return json.RootElement.GetProperty("error").GetProperty("code").GetString();
     }

@@ -14,7 +14,7 @@ public sealed class StreamingTests
         using var clientScope = client;
 
         using var response = await client.SendAsync(Post(ChatPath, """{"messages":[{"role":"user","content":"hi"}],"max_tokens":4,"stream":true}"""));
-        var events = ParseEvents(await response.Content.ReadAsStringAsync());
+        var events = ParseEvents(await response.Content.ReadAsStringAsync(TestDeadline.Token));
 
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         Assert.NotEmpty(response.Header("x-ratelimit-remaining-tokens"));
@@ -42,7 +42,7 @@ public sealed class StreamingTests
 
         using var response = await client.SendAsync(Post(ChatPath,
             """{"messages":[{"role":"user","content":"hello world!"}],"max_tokens":5,"stream":true,"stream_options":{"include_usage":true}}"""));
-        var events = ParseEvents(await response.Content.ReadAsStringAsync());
+        var events = ParseEvents(await response.Content.ReadAsStringAsync(TestDeadline.Token));
 
         Assert.Equal("[DONE]", events[^1]);
         Assert.Equal(1 + 3 + 1 + 1, events.Count); // role, 2+2+1 tokens, usage, [DONE]
@@ -70,9 +70,9 @@ public sealed class StreamingTests
             Post(ChatPath, """{"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"stream":true}"""),
             HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(TestDeadline.Token));
 
-        var first = await reader.ReadLineAsync();
+        var first = await reader.ReadLineAsync(TestDeadline.Token);
 
         Assert.NotNull(first);
         Assert.StartsWith("data: {", first);
@@ -80,7 +80,7 @@ public sealed class StreamingTests
         Assert.Equal(0, host.Accounts[0].Stats.Succeeded); // the stream is still open
 
         time.AutoAdvance = true;
-        var rest = await reader.ReadToEndAsync();
+        var rest = await reader.ReadToEndAsync(TestDeadline.Token);
         Assert.EndsWith("data: [DONE]\n\n", rest);
         Assert.Equal(3, ParseEvents(first + "\n" + rest).Count(e => e.Contains("\"content\":\" ") || e.Contains("\"content\":\"the\"")));
     }
@@ -93,7 +93,7 @@ public sealed class StreamingTests
         using var clientScope = client;
 
         using var response = await client.SendAsync(Post("openai/deployments/chat/completions", """{"prompt":"abc","max_tokens":2,"stream":true}"""));
-        var events = ParseEvents(await response.Content.ReadAsStringAsync());
+        var events = ParseEvents(await response.Content.ReadAsStringAsync(TestDeadline.Token));
 
         Assert.Equal("[DONE]", events[^1]);
         using var chunk = JsonDocument.Parse(events[1]);

@@ -122,7 +122,7 @@ public sealed class AdminBackendsTests
         {
             using var response = await GetAdminAsync(gateway.Client, path, AdminKey);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            var json = await response.Content.ReadAsStringAsync();
+            var json = await response.Content.ReadAsStringAsync(TestDeadline.Token);
             Assert.All(Secrets(sims), secret => Assert.DoesNotContain(secret, json, StringComparison.Ordinal));
         }
     }
@@ -164,7 +164,7 @@ public sealed class AdminBackendsTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
-        var html = await response.Content.ReadAsStringAsync();
+        var html = await response.Content.ReadAsStringAsync(TestDeadline.Token);
         Assert.DoesNotContain("secret-region-name", html, StringComparison.Ordinal);
         Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", "", StringComparison.Ordinal), StringComparison.Ordinal);
         Assert.DoesNotContain("https://", html, StringComparison.Ordinal);

@@ -107,7 +107,7 @@ public sealed class GatewayTelemetryTests
         using var bad = await gateway.Client.PostAsync("/openai/deployments/tel-missing/chat/completions", GatewayRoutingTests.Chat());
         Assert.Equal(HttpStatusCode.NotFound, bad.StatusCode);
         using var stream = await gateway.Client.PostAsync("/openai/deployments/chat/chat/completions", GatewayRoutingTests.Chat(maxTokens: 4, stream: true));
-        await stream.Content.ReadAsStringAsync();
+        await stream.Content.ReadAsStringAsync(TestDeadline.Token);
 
         Assert.Contains(measurements, m => m.Instrument == TelemetryNames.Rejected && Equals(m.Tags[TelemetryNames.RejectReason], "unknown_deployment"));
         await Wait.UntilAsync(() => measurements.Any(m => m.Instrument == TelemetryNames.TimeToFirstChunk && Equals(m.Tags[TelemetryNames.Backend], "tel-stream")));
