@@ -37,18 +37,18 @@ internal static class BadInputCases
         var images = """{"prompt":"a cat","n":1,"size":"1024x1024"}""";
         return new Dictionary<string, BadCase>(StringComparer.Ordinal)
         {
-            // Gateway bug: the gateway forwards operations the backend does not serve and takes the backend's 404 for
+            // Regression guard (was a gateway bug, fixed): the gateway forwards operations the backend does not serve and takes the backend's 404 for
             // a misconfigured backend: 503 to the caller, and the circuit opens for everyone.
             ["operation-images-on-chat-deployment"] = new(Post("/openai/deployments/chat/images/generations?api-version=2024-10-21", images), [400, 404]),
             ["operation-audio-speech-on-chat-deployment"] = new(Post("/openai/deployments/chat/audio/speech?api-version=2024-10-21", """{"input":"hi","voice":"alloy"}"""), [400, 404]),
             ["operation-images-v1"] = new(Post("/openai/v1/images/generations", """{"model":"chat","prompt":"a cat"}"""), [400, 404]),
-            // Gateway bug: a non-ASCII header value (UTF-8, which Kestrel accepts) is copied upstream, where
+            // Regression guard (was a gateway bug, fixed): a non-ASCII header value (UTF-8, which Kestrel accepts) is copied upstream, where
             // SocketsHttpHandler refuses to send it: counted as a backend failure, 503, circuit opens.
             ["header-utf8-value-forwarded"] = new([.. RawHttp.Build("POST", Chat, ["api-key: " + Key, Json], null, addContentLength: false)[..^2],
                 .. Encoding.UTF8.GetBytes($"X-Note: héllo ✓\r\nContent-Length: {Utf8(BadInputGateway.GoodChat).Length}\r\n\r\n"), .. Utf8(BadInputGateway.GoodChat)], [400], Backend2xx: true, KestrelReject: true),
-            // Simulator bug: a lone surrogate in content makes the simulator answer 500, so the gateway benches every backend.
+            // Regression guard (was a simulator bug, fixed): a lone surrogate in content makes the simulator answer 500, so the gateway benches every backend.
             ["content-lone-surrogate-escape"] = new(Post(Chat, """{"messages":[{"role":"user","content":"\uD800"}],"max_tokens":5}"""), [400], Backend2xx: true),
-            // Gateway bug: one request whose charge (max_tokens × n) exceeds a backend's whole TPM gets a 429 with a
+            // Regression guard (was a gateway bug, fixed): one request whose charge (max_tokens × n) exceeds a backend's whole TPM gets a 429 with a
             // 60 s Retry-After from each backend; the gateway benches them all, and every caller gets 429 for a minute.
             ["max-tokens-int-max"] = new(Post(Chat, """{"messages":[{"role":"user","content":"hi"}],"max_tokens":2147483647,"n":128}"""), [400], Backend2xx: true),
             ["text-plain-body-azure"] = new(RawHttp.Build("POST", Chat, ["api-key: " + Key, "Content-Type: text/plain"], Utf8("hello")), [400, 415]),
@@ -102,11 +102,11 @@ internal static class BadInputCases
         Body("json-duplicate-messages", Chat, """{"messages":[],"messages":[{"role":"user","content":"hi"}],"max_tokens":5}""", Any4xx, backend2xx: true);
         Body("json-duplicate-stream", Chat, """{"messages":[{"role":"user","content":"hi"}],"stream":true,"stream":false,"max_tokens":5}""", Any4xx, backend2xx: true);
         Body("json-duplicate-model-last-unknown", V1Chat, """{"model":"chat","model":"nope","messages":[{"role":"user","content":"hi"}]}""", [404]);
-        // Gateway bug: RequestInfo reads 'model' with GetString, which throws InvalidOperationException (not JsonException)
+        // Regression guard (was a gateway bug, fixed): RequestInfo reads 'model' with GetString, which throws InvalidOperationException (not JsonException)
         // on an escaped lone surrogate: 500 InternalServerError and an Error log. The same for a property name below.
         Body("json-escaped-lone-surrogate-in-model", V1Chat, """{"model":"\uD800","messages":[{"role":"user","content":"hi"}]}""", Any4xx);
         Body("json-escaped-lone-surrogate-in-key", Chat, """{"\uDC00":1,"messages":[{"role":"user","content":"hi"}],"max_tokens":5}""", Any4xx, backend2xx: true);
-        // Simulator bug (seen through the gateway as 503 NoBackendAvailable): the simulator answers 500 to a lone surrogate in content.
+        // Regression guard (was a simulator bug, fixed; seen through the gateway as 503 NoBackendAvailable): the simulator answers 500 to a lone surrogate in content.
         Body("json-escaped-lone-surrogate-in-content", Chat, """{"messages":[{"role":"user","content":"\uD800"}],"max_tokens":5}""", Any4xx, backend2xx: true);
         Body("json-bad-escape", Chat, """{"messages":[{"role":"user","content":"\x41"}]}""", BadRequest);
         Body("json-escaped-nul", Chat, """{"messages":[{"role":"user","content":"a\u0000b"}],"max_tokens":5}""", Any4xx, backend2xx: true);
@@ -261,7 +261,7 @@ internal static class BadInputCases
 
         // Headers: framing (raw sockets; Kestrel refuses the worst itself).
         // A half-closed connection is a caller gone to Kestrel: no answer is expected, but no Error log either.
-        // Gateway bug: the body read's BadHttpRequestException ("Unexpected end of request content") is logged at Error
+        // Regression guard (was a gateway bug, fixed): the body read's BadHttpRequestException ("Unexpected end of request content") is logged at Error
         // by the exception handler (ExceptionHandlerMiddleware, event 1).
         Add("length-declared-more-then-eof", Bare("POST", Chat, null, "api-key: " + Key, Json, "Content-Length: 100") is var shortBody ? [.. shortBody, .. Utf8("{\"messages\":[]}")] : [], [400], kestrel: true, endSend: true);
         Add("length-declared-less", [.. Bare("POST", Chat, null, "api-key: " + Key, Json, "Content-Length: 5"), .. good], BadRequest);
@@ -270,7 +270,7 @@ internal static class BadInputCases
         Add("length-two-different", Bare("POST", Chat, good, "api-key: " + Key, Json, $"Content-Length: {good.Length}", "Content-Length: 3"), BadRequest, kestrel: true);
         Add("length-and-chunked", [.. Bare("POST", Chat, null, "api-key: " + Key, Json, "Content-Length: 5", "Transfer-Encoding: chunked"), .. Chunked(good)], Any4xx, backend2xx: true, kestrel: true);
         Add("chunked-valid", [.. Bare("POST", Chat, null, "api-key: " + Key, Json, "Transfer-Encoding: chunked"), .. Chunked(good)], [200], backend2xx: true);
-        // Gateway bug (the four chunked cases below, and chunked-over-limit): the right 4xx goes out, but Kestrel's
+        // Regression guard (was a gateway bug, fixed; the four chunked cases below, and chunked-over-limit): the right 4xx goes out, but Kestrel's
         // BadHttpRequestException is logged at Error by the exception handler; chunked-size-overflow is worse: Kestrel
         // throws a plain IOException("Bad chunk size data"), which the handler answers with 500 InternalServerError.
         Add("chunked-bad-size", [.. Bare("POST", Chat, null, "api-key: " + Key, Json, "Transfer-Encoding: chunked"), .. Utf8("zz\r\n{\"messages\":[]}\r\n0\r\n\r\n")], BadRequest, kestrel: true);

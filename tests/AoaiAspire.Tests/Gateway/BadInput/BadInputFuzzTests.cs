@@ -19,7 +19,7 @@ public sealed class BadInputFuzzTests(BadInputGateway fixture, ITestOutputHelper
     private const int GoodEvery = 20;
     private const double RawShare = 0.2;
 
-    // Gateway bug: with the default seed this fails on (1) ~100 Error entries "BadHttpRequestException: Bad chunk size
+    // Regression guard (was a gateway bug, fixed): with the default seed this fails on (1) ~100 Error entries "BadHttpRequestException: Bad chunk size
     // data" from the raw share's bad chunk sizes (the exception handler logs Kestrel's body-read errors at Error), and
     // (2) one 503 (#3867: invalid UTF-8 body sent as multipart is forwarded; the simulator answers 500 — a simulator bug).
     [Fact]

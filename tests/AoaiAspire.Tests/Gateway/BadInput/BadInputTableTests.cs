@@ -101,7 +101,7 @@ public sealed class BadInputTableTests(BadInputGateway fixture, ITestOutputHelpe
     [Fact]
     public async Task StalledBodyIsCutOffWhileOthersAreServed()
     {
-        // Gateway bug: the stalled body is ended with a 408 (right), but the body read's BadHttpRequestException is
+        // Regression guard (was a gateway bug, fixed): the stalled body is ended with a 408 (right), but the body read's BadHttpRequestException is
         // logged at Error by the exception handler, and the error's code says "BadRequest" for a 408.
         // Headers and 10 of 1,000 promised bytes, then nothing. Kestrel's minimum request body data rate
         // (240 B/s after a 5 s grace; the gateway does not change it and exposes no setting for it) must end it.
@@ -134,7 +134,7 @@ public sealed class BadInputTableTests(BadInputGateway fixture, ITestOutputHelpe
     [Fact]
     public async Task CallerThatResetsMidBodyLeavesNoErrorAndOthersAreServed()
     {
-        // Gateway bug: each reset logs "Unexpected end of request content" at Error (ExceptionHandlerMiddleware, event 1).
+        // Regression guard (was a gateway bug, fixed): each reset logs "Unexpected end of request content" at Error (ExceptionHandlerMiddleware, event 1).
         var mark = fixture.Logs.Mark;
         var spent = fixture.Sims.Accounts.Sum(a => a.Stats.Requests);
         for (var i = 0; i < 20; i++)
