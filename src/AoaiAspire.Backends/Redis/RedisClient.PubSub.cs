@@ -172,49 +172,6 @@ internal sealed partial class RedisClient
         return waiter;
     }
 
-    private async Task RunSubscriberConnectionAsync(CancellationToken shutdown)
-    {
-        var backoff = new RedisBackoff(_random);
-        var attempt = 0;
-        while (!shutdown.IsCancellationRequested)
-        {
-            var endPoint = _options.EndPoints[attempt % _options.EndPoints.Count];
-            RespTransport transport;
-            try
-            {
-                transport = await RespTransport.ConnectAsync(endPoint, _options, selectDatabase: false, _timeProvider, shutdown);
-            }
-            catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                attempt++;
-                if (!await DelayAfterFailureAsync(backoff, endPoint, Describe(ex), shutdown))
-                {
-                    return;
-                }
-
-                continue;
-            }
-
-            var connectedAt = _timeProvider.GetTimestamp();
-            var reason = await RunSubscriberSessionAsync(transport, endPoint, shutdown);
-            await transport.DisposeAsync();
-            if (shutdown.IsCancellationRequested)
-            {
-                return;
-            }
-
-            SetConnectionState(isCommandConnection: false, up: false, endPoint, reason);
-            if (!await DelayAfterLossAsync(backoff, connectedAt, shutdown))
-            {
-                return;
-            }
-        }
-    }
-
     /// <summary>Resubscribes everything, reports up once confirmed, and reads until the connection ends.</summary>
     private async Task<string> RunSubscriberSessionAsync(RespTransport transport, RedisEndPoint endPoint, CancellationToken shutdown)
     {

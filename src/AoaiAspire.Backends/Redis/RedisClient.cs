@@ -105,8 +105,8 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
 
         var shutdown = _shutdownToken;
         _ = Task.Run(DispatchStateEventsAsync, CancellationToken.None);
-        _commandLoop = Task.Run(() => RunCommandConnectionAsync(shutdown), CancellationToken.None);
-        _subscriberLoop = Task.Run(() => RunSubscriberConnectionAsync(shutdown), CancellationToken.None);
+        _commandLoop = Task.Run(() => RunConnectionAsync(isCommandConnection: true, RunCommandSessionAsync, shutdown), CancellationToken.None);
+        _subscriberLoop = Task.Run(() => RunConnectionAsync(isCommandConnection: false, RunSubscriberSessionAsync, shutdown), CancellationToken.None);
         return Task.CompletedTask;
     }
 
@@ -184,7 +184,11 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
         }
     }
 
-    private async Task RunCommandConnectionAsync(CancellationToken shutdown)
+    /// <summary>
+    /// One connection's life, for commands and for pub/sub alike: connect (backing off between failures), run a
+    /// session until the connection ends, report the loss, back off, and again until shutdown.
+    /// </summary>
+    private async Task RunConnectionAsync(bool isCommandConnection, Func<RespTransport, RedisEndPoint, CancellationToken, Task<string>> runSession, CancellationToken shutdown)
     {
         var backoff = new RedisBackoff(_random);
         var attempt = 0;
@@ -194,7 +198,7 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
             RespTransport transport;
             try
             {
-                transport = await RespTransport.ConnectAsync(endPoint, _options, selectDatabase: true, _timeProvider, shutdown);
+                transport = await RespTransport.ConnectAsync(endPoint, _options, selectDatabase: isCommandConnection, _timeProvider, shutdown);
             }
             catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
             {
@@ -212,28 +216,35 @@ internal sealed partial class RedisClient : IAsyncDisposable, IDisposable
             }
 
             var connectedAt = _timeProvider.GetTimestamp();
-            var session = new CommandSession(transport);
-            Volatile.Write(ref _commands, session);
-            SetConnectionState(isCommandConnection: true, up: true, endPoint, reason: null);
-
-            var reason = await session.RunAsync(shutdown);
-
-            Volatile.Write(ref _commands, null);
-            session.FailAll(IsDisposed
-                ? new ObjectDisposedException(nameof(RedisClient))
-                : new RedisConnectionException($"Lost the connection to Redis at {endPoint} before the reply: {reason}"));
+            var reason = await runSession(transport, endPoint, shutdown);
             await transport.DisposeAsync();
             if (shutdown.IsCancellationRequested)
             {
                 return;
             }
 
-            SetConnectionState(isCommandConnection: true, up: false, endPoint, reason);
+            SetConnectionState(isCommandConnection, up: false, endPoint, reason);
             if (!await DelayAfterLossAsync(backoff, connectedAt, shutdown))
             {
                 return;
             }
         }
+    }
+
+    /// <summary>Serves commands on one connection until it ends; then fails what was still waiting for a reply.</summary>
+    private async Task<string> RunCommandSessionAsync(RespTransport transport, RedisEndPoint endPoint, CancellationToken shutdown)
+    {
+        var session = new CommandSession(transport);
+        Volatile.Write(ref _commands, session);
+        SetConnectionState(isCommandConnection: true, up: true, endPoint, reason: null);
+
+        var reason = await session.RunAsync(shutdown);
+
+        Volatile.Write(ref _commands, null);
+        session.FailAll(IsDisposed
+            ? new ObjectDisposedException(nameof(RedisClient))
+            : new RedisConnectionException($"Lost the connection to Redis at {endPoint} before the reply: {reason}"));
+        return reason;
     }
 
     // A connection that lived long enough starts a fresh backoff; one that dropped at once
