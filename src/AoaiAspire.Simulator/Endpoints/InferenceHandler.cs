@@ -28,37 +28,45 @@ internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger
     private static ReadOnlySpan<byte> EventEnd => "\n\n"u8;
     private static ReadOnlySpan<byte> Done => "data: [DONE]\n\n"u8;
 
-    public async Task HandleAsync(HttpContext context, Operation operation)
+    /// <summary>
+    /// What every call meets first: the account its port belongs to (404 if none), the request counted, a down
+    /// account dropping it, the common headers, the method, and auth. Null when the answer has been given.
+    /// </summary>
+    private async Task<SimulatedAccount?> AdmitAsync(HttpContext context, string method)
     {
-        // 1.
         var account = accounts.Resolve(context);
         if (account is null)
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
-            return;
+            return null;
         }
 
         account.Stats.OnRequest();
-        var faults = account.Faults;
-        if (faults.Down)
+        if (account.Faults.Down)
         {
             account.Stats.OnFailed();
             context.Abort();
-            return;
+            return null;
         }
 
-        // 2.
         AoaiResponses.WriteCommonHeaders(context, account);
-        if (!HttpMethods.IsPost(context.Request.Method))
+        if (!HttpMethods.Equals(context.Request.Method, method))
         {
-            await MethodNotAllowedAsync(context, HttpMethods.Post);
-            return;
+            await MethodNotAllowedAsync(context, method);
+            return null;
         }
 
-        if (!await AuthorizeAsync(context, account))
+        return await AuthorizeAsync(context, account) ? account : null;
+    }
+
+    public async Task HandleAsync(HttpContext context, Operation operation)
+    {
+        // 1. and 2.
+        if (await AdmitAsync(context, HttpMethods.Post) is not { } account)
         {
             return;
         }
+        var faults = account.Faults;
 
         // 3.
         JsonDocument document;
@@ -137,33 +145,11 @@ internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger
     /// <summary><c>GET /openai/models</c>: the deployments, for a cheap health probe. Faults (<c>ForceThrottle</c> included) apply; rate limits do not.</summary>
     public async Task HandleModelsAsync(HttpContext context)
     {
-        var account = accounts.Resolve(context);
-        if (account is null)
+        if (await AdmitAsync(context, HttpMethods.Get) is not { } account)
         {
-            context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
-
-        account.Stats.OnRequest();
         var faults = account.Faults;
-        if (faults.Down)
-        {
-            account.Stats.OnFailed();
-            context.Abort();
-            return;
-        }
-
-        AoaiResponses.WriteCommonHeaders(context, account);
-        if (!HttpMethods.IsGet(context.Request.Method))
-        {
-            await MethodNotAllowedAsync(context, HttpMethods.Get);
-            return;
-        }
-
-        if (!await AuthorizeAsync(context, account))
-        {
-            return;
-        }
 
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         try
