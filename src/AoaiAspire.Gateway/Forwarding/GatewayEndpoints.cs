@@ -221,7 +221,7 @@ internal static partial class GatewayEndpoints
     {
         public const string Category = "AoaiAspire.Gateway.Authentication";
 
-        [LoggerMessage(1601, LogLevel.Warning, "Caller authentication failed ({Reason}) from {RemoteAddress}.")]
+        [LoggerMessage(1701, LogLevel.Warning, "Caller authentication failed ({Reason}) from {RemoteAddress}.")]
         public static partial void Failed(ILogger logger, string reason, string remoteAddress);
     }
 
