@@ -372,15 +372,6 @@ internal sealed partial class GatewayForwarder(
         byte[]? tail = isStream ? null : ArrayPool<byte>.Shared.Rent(UsageTailSize);
         var tailLength = 0;
         var body = callerResponse.Body;
-        Func<ReadOnlyMemory<byte>, ValueTask> write = async bytes =>
-        {
-            if (firstByteAt == 0)
-            {
-                firstByteAt = time.GetTimestamp();
-            }
-            await body.WriteAsync(bytes, aborted).ConfigureAwait(false);
-            await body.FlushAsync(aborted).ConfigureAwait(false);
-        };
         try
         {
             Stream source;
@@ -417,7 +408,7 @@ internal sealed partial class GatewayForwarder(
                         {
                             if (sse is not null)
                             {
-                                await sse.CompleteAsync(write).ConfigureAwait(false);
+                                await sse.CompleteAsync(body, aborted).ConfigureAwait(false);
                                 return (CopyResult.Done, sse.Usage, firstByteAt);
                             }
                             return (CopyResult.Done, Usage.TryFind(tail.AsSpan(0, tailLength), out var found) ? found : null, firstByteAt);
@@ -425,7 +416,11 @@ internal sealed partial class GatewayForwarder(
                         if (sse is not null)
                         {
                             // Event by event, flushed: SSE reaches the caller as it is produced.
-                            await sse.ProcessAsync(buffer.AsMemory(0, read), write).ConfigureAwait(false);
+                            await sse.ProcessAsync(buffer.AsMemory(0, read), body, aborted).ConfigureAwait(false);
+                            if (firstByteAt == 0 && sse.BytesWritten > 0)
+                            {
+                                firstByteAt = time.GetTimestamp();
+                            }
                         }
                         else
                         {

@@ -22,11 +22,11 @@ internal sealed class SseUsageFilter : IDisposable
     /// <summary>Whether a usage chunk was removed from the stream.</summary>
     public bool DroppedUsageChunk { get; private set; }
 
-    /// <summary>
-    /// Feeds one read. Calls <paramref name="write"/> with the bytes to pass on (zero or more times, in
-    /// order); the writes borrow the buffers, so copy nothing and await each.
-    /// </summary>
-    public async ValueTask ProcessAsync(ReadOnlyMemory<byte> chunk, Func<ReadOnlyMemory<byte>, ValueTask> write)
+    /// <summary>Bytes passed on so far.</summary>
+    public long BytesWritten { get; private set; }
+
+    /// <summary>Feeds one read: the complete events in it (less a removed usage chunk) go to <paramref name="output"/>, flushed.</summary>
+    public async ValueTask ProcessAsync(ReadOnlyMemory<byte> chunk, Stream output, CancellationToken cancellationToken)
     {
         ReadOnlyMemory<byte> data;
         if (_pendingLength > 0)
@@ -53,7 +53,7 @@ internal sealed class SseUsageFilter : IDisposable
             {
                 if (consumed > keepFrom)
                 {
-                    await write(data[keepFrom..consumed]).ConfigureAwait(false);
+                    await WriteAsync(output, data[keepFrom..consumed], cancellationToken).ConfigureAwait(false);
                 }
                 keepFrom = consumed + end;
             }
@@ -61,7 +61,7 @@ internal sealed class SseUsageFilter : IDisposable
         }
         if (consumed > keepFrom)
         {
-            await write(data[keepFrom..consumed]).ConfigureAwait(false);
+            await WriteAsync(output, data[keepFrom..consumed], cancellationToken).ConfigureAwait(false);
         }
 
         // Keep the unfinished event for the next read.
@@ -78,15 +78,22 @@ internal sealed class SseUsageFilter : IDisposable
     }
 
     /// <summary>At the end of the stream: whatever is left (an event without its blank line) goes out as is.</summary>
-    public async ValueTask CompleteAsync(Func<ReadOnlyMemory<byte>, ValueTask> write)
+    public async ValueTask CompleteAsync(Stream output, CancellationToken cancellationToken)
     {
         if (_pendingLength > 0)
         {
             var rest = _pending.AsMemory(0, _pendingLength);
             Inspect(rest.Span);
-            await write(rest).ConfigureAwait(false);
+            await WriteAsync(output, rest, cancellationToken).ConfigureAwait(false);
             _pendingLength = 0;
         }
+    }
+
+    private async ValueTask WriteAsync(Stream output, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        await output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        BytesWritten += bytes.Length;
     }
 
     /// <summary>Reads usage from an event; returns true when the event must be dropped.</summary>

@@ -74,14 +74,14 @@ public sealed class SseUsageFilterTests
         foreach (var size in splits.Append(bytes.Length))
         {
             var n = Math.Min(size, bytes.Length - at);
-            await filter.ProcessAsync(bytes.AsMemory(at, n), async b => await output.WriteAsync(b));
+            await filter.ProcessAsync(bytes.AsMemory(at, n), output, CancellationToken.None);
             at += n;
             if (at >= bytes.Length)
             {
                 break;
             }
         }
-        await filter.CompleteAsync(async b => await output.WriteAsync(b));
+        await filter.CompleteAsync(output, CancellationToken.None);
         return (Encoding.UTF8.GetString(output.ToArray()), filter);
     }
 
