@@ -23,14 +23,14 @@ internal static class BackendStateNames
 /// </summary>
 internal static class BackendSnapshot
 {
-    public static BackendsReport Build(BackendCatalog catalog, UsageLedger ledger, BackendEventLog events, TimeSpan probeVerdictLifetime, DateTimeOffset now)
+    public static BackendsReport Build(BackendCatalog catalog, UsageLedger ledger, BackendEventLog events, DateTimeOffset now)
     {
         var ticks = now.UtcTicks;
         var ledgerRows = ledger.Snapshot().Select(kv => (kv.Key, Requests: kv.Value.Requests, Prompt: kv.Value.PromptTokens, Completion: kv.Value.CompletionTokens)).ToArray();
 
         var backends = catalog.Backends
             .OrderBy(s => s.Definition.Priority).ThenBy(s => s.Name, StringComparer.Ordinal)
-            .Select(state => Describe(state, catalog, ticks, probeVerdictLifetime))
+            .Select(state => Describe(state, catalog, ticks))
             .ToArray();
 
         var routes = catalog.DeploymentNames.Select(name => new RouteReport(name, [.. catalog.Routes[name].Candidates.Select(c => new RouteCandidateReport(
@@ -49,7 +49,7 @@ internal static class BackendSnapshot
                 Time(e.At)!.Value, e.Backend, Kind(e.Kind), Time(e.Until), e.FromPeer, e.Verdict is { } v ? Verdict(v) : null))]);
     }
 
-    private static BackendReport Describe(BackendState state, BackendCatalog catalog, long now, TimeSpan probeVerdictLifetime)
+    private static BackendReport Describe(BackendState state, BackendCatalog catalog, long now)
     {
         var definition = state.Definition;
         var circuit = state.Circuit;
