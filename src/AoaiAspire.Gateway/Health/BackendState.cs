@@ -2,17 +2,6 @@ using AoaiAspire.Backends.Configuration;
 
 namespace AoaiAspire.Gateway.Health;
 
-/// <summary>What the health probe last said of a backend (the active side).</summary>
-internal enum ProbeVerdict
-{
-    Unknown,
-    Healthy,
-    Throttled,
-    AuthFailure,
-    Unreachable,
-    Erroring,
-}
-
 internal enum CircuitState
 {
     Closed,

@@ -2,7 +2,6 @@ using System.Threading.Channels;
 using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Configuration;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using HealthStatus = AoaiAspire.Backends.State.HealthStatus;
 
 namespace AoaiAspire.Gateway.Health;
 
@@ -120,7 +119,7 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthC
                 {
                     return; // an older verdict than the one we hold
                 }
-                _updater.OnProbeVerdict(state, ToVerdict(report.Status), UnixMsToTicks(report.RetryAtUnixMs), TimeSpan.FromMilliseconds(report.LatencyMs), checkedAt);
+                _updater.OnProbeVerdict(state, report.Status, UnixMsToTicks(report.RetryAtUnixMs), TimeSpan.FromMilliseconds(report.LatencyMs), checkedAt);
                 break;
         }
     }
@@ -162,16 +161,6 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthC
         => Task.FromResult(!_store.IsShared ? HealthCheckResult.Healthy("State is local to this replica (no Redis configured).")
             : _store.IsConnected ? HealthCheckResult.Healthy("Shared state connected.")
             : HealthCheckResult.Degraded("Shared state (Redis) unreachable: serving on local state; reconnecting."));
-
-    internal static ProbeVerdict ToVerdict(HealthStatus status) => status switch
-    {
-        HealthStatus.Healthy => ProbeVerdict.Healthy,
-        HealthStatus.Throttled => ProbeVerdict.Throttled,
-        HealthStatus.AuthFailure => ProbeVerdict.AuthFailure,
-        HealthStatus.Unreachable => ProbeVerdict.Unreachable,
-        HealthStatus.Erroring => ProbeVerdict.Erroring,
-        _ => ProbeVerdict.Unknown,
-    };
 
     private static long TicksToUnixMs(long ticks) => (ticks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMillisecond;
     private static long UnixMsToTicks(long unixMs) => unixMs <= 0 ? 0 : DateTimeOffset.UnixEpoch.UtcTicks + (unixMs * TimeSpan.TicksPerMillisecond);
