@@ -13,19 +13,25 @@ internal sealed class BenchOptions
           quota       three regions with TPM/RPM limits, offered load 50-150 % of their summed capacity
           failover    steady load while a region goes down, comes back, turns slow, answers 500s
           streaming   many concurrent SSE streams: time to first chunk, memory per stream, a backend dying mid-stream
-          all         all four, one after the other
+          freeze      steady load while one priority-1 region's process is stopped (SIGSTOP) for a few seconds
+          all         all five, one after the other
 
         options (seconds unless said):
-          --contenders a,b,c   who to measure (default per scenario); known: direct, gateway-<policy>, nginx-rr, client-retry
+          --contenders a,b,c   who to measure (default per scenario); known: direct, gateway-<policy>, nginx-rr, yarp-rr, client-retry
           --duration 10        overhead: length of the saturation run and of each fixed-load step
           --warmup 3           closed-loop warm-up before measuring a contender
           --workers 64         closed-loop concurrency for saturation
           --loads 0.25,0.5,0.75    overhead: fixed loads as shares of the gateway's saturation figure
-          --quota-loads 0.5,0.75,1,1.25,1.5   quota: offered loads as shares of the summed capacity
-          --step 10            quota: length of each load step
+          --quota-loads 0.5,1,1.5   quota: offered loads as shares of the enforced capacity
+          --step 60            quota: length of each load step, whole minutes (60, 120, ...)
           --phase 8            failover: length of each phase (baseline, down, back, slow, back, 500s, back)
           --rate 20            failover: steady offered load, requests per second
           --streams 100,400,1000   streaming: concurrent streams per run
+          --freeze-rate 150    freeze: steady offered load, requests per second
+          --freeze-before 10   freeze: seconds of load before the region is stopped
+          --freeze-for 6       freeze: seconds the region stays stopped
+          --freeze-after 10    freeze: seconds of load after it is continued
+          --replicas 2         freeze: gateway replicas sharing one redis-server
           --max-in-flight 4000 open-loop cap on requests in flight (more are recorded as dropped)
           --timeout 60         per-request timeout
           --out <dir>          where <scenario>.md and .svg go (default bench/results)
@@ -37,11 +43,16 @@ internal sealed class BenchOptions
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(3);
     public int Workers { get; init; } = 64;
     public IReadOnlyList<double> Loads { get; init; } = [0.25, 0.5, 0.75];
-    public IReadOnlyList<double> QuotaLoads { get; init; } = [0.5, 0.75, 1.0, 1.25, 1.5];
-    public TimeSpan Step { get; init; } = TimeSpan.FromSeconds(10);
+    public IReadOnlyList<double> QuotaLoads { get; init; } = [0.5, 1.0, 1.5];
+    public TimeSpan Step { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan Phase { get; init; } = TimeSpan.FromSeconds(8);
     public double Rate { get; init; } = 20;
     public IReadOnlyList<int> Streams { get; init; } = [100, 400, 1000];
+    public double FreezeRate { get; init; } = 150;
+    public TimeSpan FreezeBefore { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan FreezeFor { get; init; } = TimeSpan.FromSeconds(6);
+    public TimeSpan FreezeAfter { get; init; } = TimeSpan.FromSeconds(10);
+    public int Replicas { get; init; } = 2;
     public int MaxInFlight { get; init; } = 4000;
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public required string OutputDirectory { get; init; }
@@ -79,11 +90,16 @@ internal sealed class BenchOptions
                 Warmup = Seconds("warmup") ?? TimeSpan.FromSeconds(3),
                 Workers = Int("workers") ?? 64,
                 Loads = Doubles("loads") ?? [0.25, 0.5, 0.75],
-                QuotaLoads = Doubles("quota-loads") ?? [0.5, 0.75, 1.0, 1.25, 1.5],
-                Step = Seconds("step") ?? TimeSpan.FromSeconds(10),
+                QuotaLoads = Doubles("quota-loads") ?? [0.5, 1.0, 1.5],
+                Step = Seconds("step") ?? TimeSpan.FromSeconds(60),
                 Phase = Seconds("phase") ?? TimeSpan.FromSeconds(8),
                 Rate = Doubles("rate")?[0] ?? 20,
                 Streams = Doubles("streams")?.Select(d => (int)d).ToList() ?? [100, 400, 1000],
+                FreezeRate = Doubles("freeze-rate")?[0] ?? 150,
+                FreezeBefore = Seconds("freeze-before") ?? TimeSpan.FromSeconds(10),
+                FreezeFor = Seconds("freeze-for") ?? TimeSpan.FromSeconds(6),
+                FreezeAfter = Seconds("freeze-after") ?? TimeSpan.FromSeconds(10),
+                Replicas = Int("replicas") ?? 2,
                 MaxInFlight = Int("max-in-flight") ?? 4000,
                 RequestTimeout = Seconds("timeout") ?? TimeSpan.FromSeconds(60),
             };

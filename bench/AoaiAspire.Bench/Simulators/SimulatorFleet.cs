@@ -108,6 +108,12 @@ internal sealed class SimulatorFleet : IAsyncDisposable
     /// <summary>Kills a region's process (SIGKILL): open connections reset, new ones are refused.</summary>
     public Task KillAsync(int region) => _regions[region].Process.KillAsync();
 
+    /// <summary>Freezes a region's process (SIGSTOP): sockets stay open, nothing answers, until <see cref="ResumeAsync"/>.</summary>
+    public Task FreezeAsync(int region) => _regions[region].Process.FreezeAsync();
+
+    /// <summary>Continues a frozen region (SIGCONT).</summary>
+    public Task ResumeAsync(int region) => _regions[region].Process.ResumeAsync();
+
     /// <summary>Starts a killed region again on its port.</summary>
     public async Task RestartAsync(int region)
     {
