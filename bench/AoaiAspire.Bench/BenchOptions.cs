@@ -20,6 +20,7 @@ internal sealed class BenchOptions
           --contenders a,b,c   who to measure (default per scenario); known: direct, gateway-<policy>, nginx-rr, yarp-rr, client-retry
           --duration 10        overhead: length of the saturation run and of each fixed-load step
           --warmup 3           closed-loop warm-up before measuring a contender
+          --rounds 1           overhead: saturation rounds, contenders interleaved; the median round is reported
           --workers 64         closed-loop concurrency for saturation
           --loads 0.25,0.5,0.75    overhead: fixed loads as shares of the gateway's saturation figure
           --quota-loads 0.5,1,1.5   quota: offered loads as shares of the enforced capacity
@@ -42,6 +43,7 @@ internal sealed class BenchOptions
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(3);
     public int Workers { get; init; } = 64;
+    public int Rounds { get; init; } = 1;
     public IReadOnlyList<double> Loads { get; init; } = [0.25, 0.5, 0.75];
     public IReadOnlyList<double> QuotaLoads { get; init; } = [0.5, 1.0, 1.5];
     public TimeSpan Step { get; init; } = TimeSpan.FromSeconds(60);
@@ -89,6 +91,7 @@ internal sealed class BenchOptions
                 Duration = Seconds("duration") ?? TimeSpan.FromSeconds(10),
                 Warmup = Seconds("warmup") ?? TimeSpan.FromSeconds(3),
                 Workers = Int("workers") ?? 64,
+                Rounds = Math.Max(1, Int("rounds") ?? 1),
                 Loads = Doubles("loads") ?? [0.25, 0.5, 0.75],
                 QuotaLoads = Doubles("quota-loads") ?? [0.5, 1.0, 1.5],
                 Step = Seconds("step") ?? TimeSpan.FromSeconds(60),

@@ -35,22 +35,33 @@ internal sealed class OverheadScenario : IScenario
             await ClosedLoop.RunAsync(warm.SendAsync(request), options.Workers, options.Warmup * 2, cancellationToken);
         }
 
-        // 1. Saturation.
-        var saturation = new Dictionary<string, (RunResult Run, double Cpu, long PeakRss)>();
-        foreach (var name in contenders)
+        // 1. Saturation: --rounds rounds, the contenders interleaved in each, so that a burst of load from
+        // elsewhere on a shared machine hits one round of every contender rather than all rounds of one.
+        // Each contender's table row is its median round by proxy CPU per request (direct: by req/s).
+        var rounds = new Dictionary<string, List<(RunResult Run, double Cpu, long PeakRss)>>();
+        for (var round = 1; round <= options.Rounds; round++)
         {
-            await using var contender = await ScenarioSupport.StartAsync(name, fleet, options);
-            await ClosedLoop.RunAsync(contender.SendAsync(request), options.Workers, options.Warmup, cancellationToken);
-            contender.Proxy?.ResetPeak();
-            var cpu0 = contender.Proxy?.CpuSeconds ?? double.NaN;
-            var run = await ClosedLoop.RunAsync(contender.SendAsync(request), options.Workers, options.Duration, cancellationToken);
-            saturation[name] = (run, (contender.Proxy?.CpuSeconds ?? double.NaN) - cpu0, contender.Proxy?.PeakRssBytes ?? 0);
-            ScenarioSupport.Progress($"{name}: {run.OkPerSecond:0} req/s at saturation");
+            foreach (var name in contenders)
+            {
+                await using var contender = await ScenarioSupport.StartAsync(name, fleet, options);
+                await ClosedLoop.RunAsync(contender.SendAsync(request), options.Workers, options.Warmup, cancellationToken);
+                contender.Proxy?.ResetPeak();
+                var cpu0 = contender.Proxy?.CpuSeconds ?? double.NaN;
+                var run = await ClosedLoop.RunAsync(contender.SendAsync(request), options.Workers, options.Duration, cancellationToken);
+                var cpu = (contender.Proxy?.CpuSeconds ?? double.NaN) - cpu0;
+                (rounds.TryGetValue(name, out var list) ? list : rounds[name] = []).Add((run, cpu, contender.Proxy?.PeakRssBytes ?? 0));
+                ScenarioSupport.Progress($"round {round}, {name}: {run.OkPerSecond:0} req/s at saturation, {cpu / run.Ok * 1e6:0.0} proxy CPU ms / 1k req; load average {Machine.LoadAverage()}");
+            }
         }
+        var saturation = rounds.ToDictionary(r => r.Key, r => r.Value
+            .OrderBy(x => double.IsNaN(x.Cpu) ? -x.Run.OkPerSecond : x.Cpu / x.Run.Ok).ElementAt(r.Value.Count / 2));
+        string Spread(string name) => rounds[name].Count < 2 || double.IsNaN(rounds[name][0].Cpu)
+            ? "–"
+            : $"{Fmt.Number(rounds[name].Min(x => x.Cpu / x.Run.Ok * 1e6))}–{Fmt.Number(rounds[name].Max(x => x.Cpu / x.Run.Ok * 1e6))}";
 
         var baseline = saturation.TryGetValue(ContenderCatalog.Direct, out var direct) ? direct.Run : null;
-        report.Heading("Saturation (closed loop)");
-        var table = new MarkdownTable("contender", "req/s", "vs direct", "p50 ms", "p99 ms", "p50 vs direct", "not ok", "proxy CPU s", "proxy CPU ms / 1k req", "vs yarp-rr", "vs nginx-rr", "proxy peak RSS MiB");
+        report.Heading(options.Rounds > 1 ? $"Saturation (closed loop; median of {options.Rounds} interleaved rounds)" : "Saturation (closed loop)");
+        var table = new MarkdownTable("contender", "req/s", "vs direct", "p50 ms", "p99 ms", "p50 vs direct", "not ok", "proxy CPU s", "proxy CPU ms / 1k req", "vs yarp-rr", "vs nginx-rr", "CPU ms / 1k req, all rounds", "proxy peak RSS MiB");
         double CpuPerThousand(string name) => saturation.TryGetValue(name, out var s) ? s.Cpu / s.Run.Ok * 1e6 : double.NaN;
         foreach (var (name, (run, cpu, peak)) in saturation)
         {
@@ -58,10 +69,11 @@ internal sealed class OverheadScenario : IScenario
             var perThousand = cpu / run.Ok * 1e6;
             table.Add(name, run.OkPerSecond, Fmt.Ratio(run.OkPerSecond, baseline?.OkPerSecond ?? double.NaN), latency.P50, latency.P99,
                 Fmt.Ratio(latency.P50, baseline?.OkLatency().P50 ?? double.NaN), run.Lost, cpu, perThousand,
-                Fmt.Ratio(perThousand, CpuPerThousand(ContenderCatalog.YarpRoundRobin)), Fmt.Ratio(perThousand, CpuPerThousand(ContenderCatalog.NginxRoundRobin)), PeakMiB(peak));
+                Fmt.Ratio(perThousand, CpuPerThousand(ContenderCatalog.YarpRoundRobin)), Fmt.Ratio(perThousand, CpuPerThousand(ContenderCatalog.NginxRoundRobin)), Spread(name), PeakMiB(peak));
         }
         report.Table(table);
-        report.Text("Proxy CPU ms / 1k req: the proxy process's CPU time (utime + stime) over the measured seconds, per 1,000 successful requests; 'vs' columns divide it by yarp-rr's and nginx-rr's figure from the same run.");
+        report.Text("Proxy CPU ms / 1k req: the proxy process's CPU time (utime + stime) over the measured seconds, per 1,000 successful requests; 'vs' columns divide it by yarp-rr's and nginx-rr's figure from the same run" +
+            (options.Rounds > 1 ? $" (each the median of {options.Rounds} rounds; the range over all rounds beside it). Every round starts each proxy afresh." : "."));
 
         // 2. Fixed offered loads, as shares of the gateway's saturation figure (else the slowest contender's).
         var reference = saturation.Where(s => s.Key.StartsWith(ContenderCatalog.GatewayPrefix, StringComparison.Ordinal)).Select(s => s.Value.Run.OkPerSecond).DefaultIfEmpty(saturation.Values.Min(s => s.Run.OkPerSecond)).First();
