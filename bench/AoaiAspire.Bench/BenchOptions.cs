@@ -14,7 +14,8 @@ internal sealed class BenchOptions
           failover    steady load while a region goes down, comes back, turns slow, answers 500s
           streaming   many concurrent SSE streams: time to first chunk, memory per stream, a backend dying mid-stream
           freeze      steady load while one priority-1 region's process is stopped (SIGSTOP) for a few seconds
-          all         all five, one after the other
+          noisy       streaming calls while one region's first bytes are slow for a share of every second
+          all         all six, one after the other
 
         options (seconds unless said):
           --contenders a,b,c   who to measure (default per scenario); known: direct, gateway-<policy>, nginx-rr, yarp-rr, client-retry
@@ -33,6 +34,10 @@ internal sealed class BenchOptions
           --freeze-for 6       freeze: seconds the region stays stopped
           --freeze-after 10    freeze: seconds of load after it is continued
           --replicas 2         freeze: gateway replicas sharing one redis-server
+          --noisy-rate 20      noisy: streaming calls per second
+          --noisy-duration 30  noisy: length of the measured run
+          --noisy-share 0.2    noisy: share of every second the noisy region's first bytes are slow
+          --noisy-delay 2      noisy: how slow (seconds before the first byte)
           --max-in-flight 4000 open-loop cap on requests in flight (more are recorded as dropped)
           --timeout 60         per-request timeout
           --out <dir>          where <scenario>.md and .svg go (default bench/results)
@@ -55,6 +60,10 @@ internal sealed class BenchOptions
     public TimeSpan FreezeFor { get; init; } = TimeSpan.FromSeconds(6);
     public TimeSpan FreezeAfter { get; init; } = TimeSpan.FromSeconds(10);
     public int Replicas { get; init; } = 2;
+    public double NoisyRate { get; init; } = 20;
+    public TimeSpan NoisyDuration { get; init; } = TimeSpan.FromSeconds(30);
+    public double NoisyShare { get; init; } = 0.2;
+    public TimeSpan NoisyDelay { get; init; } = TimeSpan.FromSeconds(2);
     public int MaxInFlight { get; init; } = 4000;
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public required string OutputDirectory { get; init; }
@@ -103,6 +112,10 @@ internal sealed class BenchOptions
                 FreezeFor = Seconds("freeze-for") ?? TimeSpan.FromSeconds(6),
                 FreezeAfter = Seconds("freeze-after") ?? TimeSpan.FromSeconds(10),
                 Replicas = Int("replicas") ?? 2,
+                NoisyRate = Doubles("noisy-rate")?[0] ?? 20,
+                NoisyDuration = Seconds("noisy-duration") ?? TimeSpan.FromSeconds(30),
+                NoisyShare = Doubles("noisy-share")?[0] ?? 0.2,
+                NoisyDelay = Seconds("noisy-delay") ?? TimeSpan.FromSeconds(2),
                 MaxInFlight = Int("max-in-flight") ?? 4000,
                 RequestTimeout = Seconds("timeout") ?? TimeSpan.FromSeconds(60),
             };
