@@ -8,6 +8,7 @@ internal static class ContenderCatalog
 {
     public const string Direct = "direct";
     public const string NginxRoundRobin = "nginx-rr";
+    public const string YarpRoundRobin = "yarp-rr";
     public const string ClientRetry = "client-retry";
     public const string GatewayPrefix = "gateway-";
 
@@ -17,7 +18,7 @@ internal static class ContenderCatalog
     /// </summary>
     public static IReadOnlyList<string> Gateways => [.. LoadBalancingPolicies.Names.Select(p => GatewayPrefix + p)];
 
-    public static IReadOnlyList<string> All => [Direct, .. Gateways, NginxRoundRobin, ClientRetry];
+    public static IReadOnlyList<string> All => [Direct, .. Gateways, NginxRoundRobin, YarpRoundRobin, ClientRetry];
 
     /// <summary>Null when the contender can run here, else why not (printed, and the contender skipped).</summary>
     public static string? Unavailable(string name) => name switch
@@ -32,6 +33,7 @@ internal static class ContenderCatalog
     {
         Direct => new DirectContender(fleet, requestTimeout),
         NginxRoundRobin => await NginxContender.StartAsync(fleet, requestTimeout),
+        YarpRoundRobin => await YarpContender.StartAsync(fleet, requestTimeout),
         ClientRetry => new ClientRetryContender(fleet, requestTimeout),
         _ when name.StartsWith(GatewayPrefix, StringComparison.Ordinal) => await GatewayContender.StartAsync(name[GatewayPrefix.Length..], fleet, requestTimeout),
         _ => throw new ArgumentException(Unavailable(name), nameof(name)),

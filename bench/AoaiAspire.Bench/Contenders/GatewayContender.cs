@@ -28,7 +28,8 @@ internal sealed class GatewayContender : IContender
     public string Name { get; }
     public ProcessMeter? Proxy { get; }
 
-    public static async Task<GatewayContender> StartAsync(string policy, SimulatorFleet fleet, TimeSpan requestTimeout)
+    /// <param name="extraArguments">More configuration, e.g. <c>--ConnectionStrings:redis=…</c> for replicas that share state.</param>
+    public static async Task<GatewayContender> StartAsync(string policy, SimulatorFleet fleet, TimeSpan requestTimeout, IEnumerable<string>? extraArguments = null)
     {
         var port = FreePort.Next();
         var address = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}/"));
@@ -50,6 +51,7 @@ internal sealed class GatewayContender : IContender
             args.Add(string.Create(CultureInfo.InvariantCulture, $"{b}Priority={region.Spec.Priority}"));
             args.Add($"{b}Deployments:{ChatRequest.Deployment}={ChatRequest.Deployment}");
         }
+        args.AddRange(extraArguments ?? []);
         var process = ChildProcess.Start($"gateway ({policy})", "dotnet", args, contentRoot);
         try
         {

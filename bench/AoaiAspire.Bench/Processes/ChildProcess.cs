@@ -93,11 +93,54 @@ internal sealed class ChildProcess : IAsyncDisposable
         throw new InvalidOperationException($"{Name} did not answer {probe} within {timeout.TotalSeconds} s:{Environment.NewLine}{RecentOutput}");
     }
 
-    /// <summary>Kills the process at once (SIGKILL): connections reset, as when a machine dies.</summary>
+    /// <summary>
+    /// Stops the process (SIGSTOP) without closing anything: its sockets stay open and the kernel keeps
+    /// accepting and buffering, but nothing answers, as when a machine freezes. <see cref="ResumeAsync"/> undoes it.
+    /// </summary>
+    public async Task FreezeAsync()
+    {
+        await SignalAsync("-STOP");
+        Frozen = true;
+    }
+
+    /// <summary>Continues a frozen process (SIGCONT).</summary>
+    public async Task ResumeAsync()
+    {
+        await SignalAsync("-CONT");
+        Frozen = false;
+    }
+
+    public bool Frozen { get; private set; }
+
+    private async Task SignalAsync(string signal)
+    {
+        var info = new ProcessStartInfo(BenchPaths.FindExecutable("kill") ?? "kill") { UseShellExecute = false };
+        info.ArgumentList.Add(signal);
+        info.ArgumentList.Add(Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var kill = Process.Start(info) ?? throw new InvalidOperationException($"Could not run kill {signal} {Id}.");
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await kill.WaitForExitAsync(wait.Token);
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill {signal} {Id} ({Name}) exited with {kill.ExitCode}.");
+        }
+    }
+
+    /// <summary>Kills the process at once (SIGKILL): connections reset, as when a machine dies. A frozen process is continued first.</summary>
     public async Task KillAsync()
     {
         try
         {
+            if (Frozen && !_process.HasExited)
+            {
+                try
+                {
+                    await ResumeAsync();
+                }
+                catch (InvalidOperationException)
+                {
+                }
+            }
             if (!_process.HasExited)
             {
                 _process.Kill(entireProcessTree: true);

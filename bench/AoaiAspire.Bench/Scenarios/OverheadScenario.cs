@@ -7,7 +7,8 @@ namespace AoaiAspire.Bench.Scenarios;
 
 /// <summary>
 /// Issue #2's first benchmark: what the gateway costs in front of one backend that answers at once
-/// (LatencyScale 0, limits out of reach), against the same request sent directly and through nginx.
+/// (LatencyScale 0, limits out of reach), against the same request sent directly, through YARP's
+/// <c>IHttpForwarder</c> and through nginx; proxy CPU per 1,000 requests as a ratio to YARP's and nginx's.
 /// </summary>
 /// <remarks>
 /// 1. saturation: a closed loop of <c>--workers</c> callers for <c>--duration</c>, per contender;
@@ -18,7 +19,7 @@ internal sealed class OverheadScenario : IScenario
 {
     public string Name => "overhead";
 
-    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.Direct, ContenderCatalog.GatewayPrefix + "priority", ContenderCatalog.NginxRoundRobin];
+    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.Direct, ContenderCatalog.GatewayPrefix + "priority", ContenderCatalog.YarpRoundRobin, ContenderCatalog.NginxRoundRobin];
 
     public async Task RunAsync(BenchOptions options, Report report, CancellationToken cancellationToken)
     {
@@ -34,29 +35,45 @@ internal sealed class OverheadScenario : IScenario
             await ClosedLoop.RunAsync(warm.SendAsync(request), options.Workers, options.Warmup * 2, cancellationToken);
         }
 
-        // 1. Saturation.
-        var saturation = new Dictionary<string, (RunResult Run, double Cpu, long PeakRss)>();
-        foreach (var name in contenders)
+        // 1. Saturation: --rounds rounds, the contenders interleaved in each, so that a burst of load from
+        // elsewhere on a shared machine hits one round of every contender rather than all rounds of one.
+        // Each contender's table row is its median round by proxy CPU per request (direct: by req/s).
+        var rounds = new Dictionary<string, List<(RunResult Run, double Cpu, long PeakRss)>>();
+        for (var round = 1; round <= options.Rounds; round++)
         {
-            await using var contender = await ScenarioSupport.StartAsync(name, fleet, options);
-            await ClosedLoop.RunAsync(contender.SendAsync(request), options.Workers, options.Warmup, cancellationToken);
-            contender.Proxy?.ResetPeak();
-            var cpu0 = contender.Proxy?.CpuSeconds ?? double.NaN;
-            var run = await ClosedLoop.RunAsync(contender.SendAsync(request), options.Workers, options.Duration, cancellationToken);
-            saturation[name] = (run, (contender.Proxy?.CpuSeconds ?? double.NaN) - cpu0, contender.Proxy?.PeakRssBytes ?? 0);
-            ScenarioSupport.Progress($"{name}: {run.OkPerSecond:0} req/s at saturation");
+            foreach (var name in contenders)
+            {
+                await using var contender = await ScenarioSupport.StartAsync(name, fleet, options);
+                await ClosedLoop.RunAsync(contender.SendAsync(request), options.Workers, options.Warmup, cancellationToken);
+                contender.Proxy?.ResetPeak();
+                var cpu0 = contender.Proxy?.CpuSeconds ?? double.NaN;
+                var run = await ClosedLoop.RunAsync(contender.SendAsync(request), options.Workers, options.Duration, cancellationToken);
+                var cpu = (contender.Proxy?.CpuSeconds ?? double.NaN) - cpu0;
+                (rounds.TryGetValue(name, out var list) ? list : rounds[name] = []).Add((run, cpu, contender.Proxy?.PeakRssBytes ?? 0));
+                ScenarioSupport.Progress($"round {round}, {name}: {run.OkPerSecond:0} req/s at saturation, {cpu / run.Ok * 1e6:0.0} proxy CPU ms / 1k req; load average {Machine.LoadAverage()}");
+            }
         }
+        var saturation = rounds.ToDictionary(r => r.Key, r => r.Value
+            .OrderBy(x => double.IsNaN(x.Cpu) ? -x.Run.OkPerSecond : x.Cpu / x.Run.Ok).ElementAt(r.Value.Count / 2));
+        string Spread(string name) => rounds[name].Count < 2 || double.IsNaN(rounds[name][0].Cpu)
+            ? "–"
+            : $"{Fmt.Number(rounds[name].Min(x => x.Cpu / x.Run.Ok * 1e6))}–{Fmt.Number(rounds[name].Max(x => x.Cpu / x.Run.Ok * 1e6))}";
 
         var baseline = saturation.TryGetValue(ContenderCatalog.Direct, out var direct) ? direct.Run : null;
-        report.Heading("Saturation (closed loop)");
-        var table = new MarkdownTable("contender", "req/s", "vs direct", "p50 ms", "p99 ms", "p50 vs direct", "not ok", "proxy CPU s", "proxy CPU ms / 1k req", "proxy peak RSS MiB");
+        report.Heading(options.Rounds > 1 ? $"Saturation (closed loop; median of {options.Rounds} interleaved rounds)" : "Saturation (closed loop)");
+        var table = new MarkdownTable("contender", "req/s", "vs direct", "p50 ms", "p99 ms", "p50 vs direct", "not ok", "proxy CPU s", "proxy CPU ms / 1k req", "vs yarp-rr", "vs nginx-rr", "CPU ms / 1k req, all rounds", "proxy peak RSS MiB");
+        double CpuPerThousand(string name) => saturation.TryGetValue(name, out var s) ? s.Cpu / s.Run.Ok * 1e6 : double.NaN;
         foreach (var (name, (run, cpu, peak)) in saturation)
         {
             var latency = run.OkLatency();
+            var perThousand = cpu / run.Ok * 1e6;
             table.Add(name, run.OkPerSecond, Fmt.Ratio(run.OkPerSecond, baseline?.OkPerSecond ?? double.NaN), latency.P50, latency.P99,
-                Fmt.Ratio(latency.P50, baseline?.OkLatency().P50 ?? double.NaN), run.Lost, cpu, cpu / run.Ok * 1e6, PeakMiB(peak));
+                Fmt.Ratio(latency.P50, baseline?.OkLatency().P50 ?? double.NaN), run.Lost, cpu, perThousand,
+                Fmt.Ratio(perThousand, CpuPerThousand(ContenderCatalog.YarpRoundRobin)), Fmt.Ratio(perThousand, CpuPerThousand(ContenderCatalog.NginxRoundRobin)), Spread(name), PeakMiB(peak));
         }
         report.Table(table);
+        report.Text("Proxy CPU ms / 1k req: the proxy process's CPU time (utime + stime) over the measured seconds, per 1,000 successful requests; 'vs' columns divide it by yarp-rr's and nginx-rr's figure from the same run" +
+            (options.Rounds > 1 ? $" (each the median of {options.Rounds} rounds; the range over all rounds beside it). Every round starts each proxy afresh." : "."));
 
         // 2. Fixed offered loads, as shares of the gateway's saturation figure (else the slowest contender's).
         var reference = saturation.Where(s => s.Key.StartsWith(ContenderCatalog.GatewayPrefix, StringComparison.Ordinal)).Select(s => s.Value.Run.OkPerSecond).DefaultIfEmpty(saturation.Values.Min(s => s.Run.OkPerSecond)).First();
@@ -77,7 +94,7 @@ internal sealed class OverheadScenario : IScenario
         }
 
         report.Heading($"Fixed offered loads (open loop, {options.Duration.TotalSeconds:0} s each; {string.Join(", ", options.Loads.Select(l => Fmt.Percent(l)))} of the gateway's {reference:0} req/s)");
-        table = new MarkdownTable("offered req/s", "contender", "ok req/s", "p50 ms", "p90 ms", "p99 ms", "added p50 ms", "added p99 ms", "not ok", "proxy CPU s", "proxy CPU % of a core", "proxy peak RSS MiB");
+        table = new MarkdownTable("offered req/s", "contender", "ok req/s", "p50 ms", "p90 ms", "p99 ms", "added p50 ms", "added p99 ms", "not ok", "proxy CPU s", "proxy CPU % of a core", "CPU ms / 1k req", "vs yarp-rr", "vs nginx-rr", "proxy peak RSS MiB");
         foreach (var rate in rates)
         {
             var directRun = results.TryGetValue((ContenderCatalog.Direct, rate), out var d) ? d.Run : null;
@@ -89,10 +106,13 @@ internal sealed class OverheadScenario : IScenario
                 table.Add(rate, name, run.OkPerSecond, latency.P50, latency.P90, latency.P99,
                     name == ContenderCatalog.Direct ? null : latency.P50 - (directLatency?.P50 ?? double.NaN),
                     name == ContenderCatalog.Direct ? null : latency.P99 - (directLatency?.P99 ?? double.NaN),
-                    run.Lost, cpu, cpu / run.Duration.TotalSeconds * 100, PeakMiB(peak));
+                    run.Lost, cpu, cpu / run.Duration.TotalSeconds * 100, cpu / run.Ok * 1e6,
+                    Fmt.Ratio(cpu / run.Ok, PerRequest(ContenderCatalog.YarpRoundRobin, rate)), Fmt.Ratio(cpu / run.Ok, PerRequest(ContenderCatalog.NginxRoundRobin, rate)), PeakMiB(peak));
             }
         }
         report.Table(table);
+
+        double PerRequest(string name, double rate) => results.TryGetValue((name, rate), out var r) ? r.Cpu / r.Run.Ok : double.NaN;
 
         foreach (var (title, pick) in new (string, Func<LatencyStats, double>)[] { ("p50 latency by offered load", l => l.P50), ("p99 latency by offered load", l => l.P99) })
         {

@@ -7,7 +7,7 @@ using AoaiAspire.Bench.Processes;
 namespace AoaiAspire.Bench.Simulators;
 
 /// <summary>A region's counters as <c>GET /admin/stats</c> reports them.</summary>
-internal readonly record struct RegionStats(long Requests, long Succeeded, long Throttled, long Failed);
+internal readonly record struct RegionStats(long Requests, long Succeeded, long Throttled, long Failed, long PromptTokens = 0, long CompletionTokens = 0);
 
 /// <summary>A running simulated region: its own standalone simulator process on its own port.</summary>
 internal sealed class SimulatedRegion(RegionSpec spec, int port, ChildProcess process)
@@ -92,7 +92,8 @@ internal sealed class SimulatorFleet : IAsyncDisposable
         using var document = JsonDocument.Parse(await LoadClient.Control.GetStringAsync(new Uri(_regions[region].Endpoint, "admin/stats")));
         var root = document.RootElement;
         return new RegionStats(root.GetProperty("requests").GetInt64(), root.GetProperty("succeeded").GetInt64(),
-            root.GetProperty("throttled").GetInt64(), root.GetProperty("failed").GetInt64());
+            root.GetProperty("throttled").GetInt64(), root.GetProperty("failed").GetInt64(),
+            root.GetProperty("promptTokens").GetInt64(), root.GetProperty("completionTokens").GetInt64());
     }
 
     public async Task<RegionStats[]> GetAllStatsAsync()
@@ -107,6 +108,12 @@ internal sealed class SimulatorFleet : IAsyncDisposable
 
     /// <summary>Kills a region's process (SIGKILL): open connections reset, new ones are refused.</summary>
     public Task KillAsync(int region) => _regions[region].Process.KillAsync();
+
+    /// <summary>Freezes a region's process (SIGSTOP): sockets stay open, nothing answers, until <see cref="ResumeAsync"/>.</summary>
+    public Task FreezeAsync(int region) => _regions[region].Process.FreezeAsync();
+
+    /// <summary>Continues a frozen region (SIGCONT).</summary>
+    public Task ResumeAsync(int region) => _regions[region].Process.ResumeAsync();
 
     /// <summary>Starts a killed region again on its port.</summary>
     public async Task RestartAsync(int region)
