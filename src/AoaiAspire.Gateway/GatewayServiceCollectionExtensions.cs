@@ -67,7 +67,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<ILoadBalancingPolicy>(sp => new LeastLatencyPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ILoadBalancingPolicy>(sp => new CapacityPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<RoutingPolicy>();
-        services.AddSingleton(sp => new BackendSelector(sp.GetRequiredService<RoutingPolicy>()));
+        services.AddSingleton(sp => new BackendSelector(sp.GetRequiredService<RoutingPolicy>(), sp.GetRequiredService<IOptionsMonitor<GatewayOptions>>()));
         services.AddSingleton<GatewayForwarder>();
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<GatewayTelemetry>();

@@ -150,6 +150,51 @@ internal sealed class RoutingOptions
     /// <summary>Weight of the newest sample in the latency average (EWMA). Default 0.3.</summary>
     [Range(0.01, 1.0)]
     public double LatencySmoothing { get; set; } = 0.3;
+
+    /// <summary><c>Gateway:Routing:Overdue</c>: new traffic avoids a backend that has stopped answering (README, "Routing").</summary>
+    public OverdueOptions Overdue { get; set; } = new();
+}
+
+/// <summary>
+/// <c>Gateway:Routing:Overdue</c>: a backend whose oldest outstanding attempt, and its last answer, are both older
+/// than <see cref="LatencyMultiplier"/> × its smoothed time to headers (bounded by <see cref="MinDelay"/> and
+/// <see cref="MaxDelay"/>) is overdue: selection passes over it, whatever the policy, until it answers again.
+/// </summary>
+internal sealed class OverdueOptions
+{
+    /// <summary>Whether the rule applies. Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How many times its own smoothed time to headers a backend may stay silent. Default 3.</summary>
+    [Range(1.0, 1000.0)]
+    public double LatencyMultiplier { get; set; } = 3;
+
+    /// <summary>The shortest silence that makes a backend overdue, whatever its latency. Default 500 ms.</summary>
+    public TimeSpan MinDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The longest silence tolerated, whatever its latency (and before any latency is known). Default 10 s.</summary>
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// <c>Gateway:Upstream:StreamFirstByte</c>: a streaming attempt's first body byte must come within
+/// <see cref="LatencyMultiplier"/> × that backend's smoothed time to first byte (bounded by <see cref="MinDeadline"/>
+/// and <see cref="MaxDeadline"/>); past it, while nothing has reached the caller, the next backend is tried.
+/// </summary>
+internal sealed class StreamFirstByteOptions
+{
+    /// <summary>Whether the adaptive deadline applies (else <c>FirstByteTimeout</c> alone). Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How many times its smoothed time to first byte a stream may wait. Default 4.</summary>
+    [Range(1.0, 1000.0)]
+    public double LatencyMultiplier { get; set; } = 4;
+
+    /// <summary>The shortest deadline, whatever the backend's recent first bytes. Default 2 s.</summary>
+    public TimeSpan MinDeadline { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The longest deadline (and the deadline before any first byte was measured). Default 30 s.</summary>
+    public TimeSpan MaxDeadline { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary><c>Gateway:CircuitBreaker</c>: per-backend breaker on 5xx, 408, timeouts and connection failures.</summary>
@@ -189,6 +234,9 @@ internal sealed class UpstreamOptions
 
     /// <summary>Longest silence while copying a response body (streams). Default 30 s.</summary>
     public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The adaptive first-byte deadline of streaming attempts (<c>Gateway:Upstream:StreamFirstByte</c>).</summary>
+    public StreamFirstByteOptions StreamFirstByte { get; set; } = new();
 
     /// <summary>Lifetime of a pooled connection (so DNS changes are seen). Default 5 min.</summary>
     public TimeSpan PooledConnectionLifetime { get; set; } = TimeSpan.FromMinutes(5);

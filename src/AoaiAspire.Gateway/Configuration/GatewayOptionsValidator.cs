@@ -20,6 +20,26 @@ internal sealed class GatewayOptionsValidator(IHostEnvironment environment) : IV
         Positive(options.Upstream.ConnectTimeout, "Gateway:Upstream:ConnectTimeout", errors);
         Positive(options.Upstream.FirstByteTimeout, "Gateway:Upstream:FirstByteTimeout", errors);
         Positive(options.Upstream.StreamIdleTimeout, "Gateway:Upstream:StreamIdleTimeout", errors);
+        var overdue = options.Routing.Overdue;
+        Positive(overdue.MinDelay, "Gateway:Routing:Overdue:MinDelay", errors);
+        if (overdue.MaxDelay < overdue.MinDelay)
+        {
+            errors.Add("Gateway:Routing:Overdue:MaxDelay must not be shorter than Gateway:Routing:Overdue:MinDelay.");
+        }
+        if (!(overdue.LatencyMultiplier >= 1.0 && overdue.LatencyMultiplier <= 1000.0))
+        {
+            errors.Add("Gateway:Routing:Overdue:LatencyMultiplier must be between 1 and 1000.");
+        }
+        var firstByte = options.Upstream.StreamFirstByte;
+        Positive(firstByte.MinDeadline, "Gateway:Upstream:StreamFirstByte:MinDeadline", errors);
+        if (firstByte.MaxDeadline < firstByte.MinDeadline)
+        {
+            errors.Add("Gateway:Upstream:StreamFirstByte:MaxDeadline must not be shorter than Gateway:Upstream:StreamFirstByte:MinDeadline.");
+        }
+        if (!(firstByte.LatencyMultiplier >= 1.0 && firstByte.LatencyMultiplier <= 1000.0))
+        {
+            errors.Add("Gateway:Upstream:StreamFirstByte:LatencyMultiplier must be between 1 and 1000.");
+        }
         Positive(options.Limits.RequestHeadersTimeout, "Gateway:Limits:RequestHeadersTimeout", errors);
         Positive(options.Limits.KeepAliveTimeout, "Gateway:Limits:KeepAliveTimeout", errors);
         Positive(options.Limits.ShutdownTimeout, "Gateway:Limits:ShutdownTimeout", errors);

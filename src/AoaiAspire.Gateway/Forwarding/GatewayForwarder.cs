@@ -115,7 +115,7 @@ internal sealed partial class GatewayForwarder(
             tried |= 1UL << index;
 
             var attemptStarted = time.GetTimestamp();
-            var (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway).ConfigureAwait(false);
+            var (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway, mayFailOver: attempt < maxAttempts).ConfigureAwait(false);
             upstreamTicks += time.GetElapsedTime(attemptStarted).Ticks;
             if (outcome != AttemptOutcome.Retry)
             {
@@ -130,17 +130,28 @@ internal sealed partial class GatewayForwarder(
         return new ForwardResult { Upstream = TimeSpan.FromTicks(upstreamTicks) };
     }
 
-    private async Task<(AttemptOutcome, ForwardResult)> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway)
+    private async Task<(AttemptOutcome, ForwardResult)> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway, bool mayFailOver)
     {
         var state = candidate.State;
         var backend = candidate.Backend;
         var aborted = context.RequestAborted;
         using var attemptCts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        attemptCts.CancelAfter(gateway.Upstream.FirstByteTimeout);
+        // A stream's first byte should come fast: while another backend could still be tried, wait for it only as
+        // long as this backend's recent first bytes say (Gateway:Upstream:StreamFirstByte); else FirstByteTimeout.
+        var isStreamRequest = request.UsageMode != UsageMode.Json;
+        var firstByteDeadline = isStreamRequest && mayFailOver && gateway.Upstream.StreamFirstByte.Enabled
+            ? state.FirstByteDeadline(gateway.Upstream.StreamFirstByte) : TimeSpan.Zero;
+        var adaptive = firstByteDeadline > TimeSpan.Zero && firstByteDeadline < gateway.Upstream.FirstByteTimeout;
+        attemptCts.CancelAfter(adaptive ? firstByteDeadline : gateway.Upstream.FirstByteTimeout);
         var started = time.GetTimestamp();
         candidate.Capacity.Charge(request.EstimatedTokens);
         using var activity = telemetry.StartAttempt(request.Operation, request.Route.Name, backend.Name, backend.Region, backend.Endpoint.Host, attempt);
 
+        // Outstanding until its headers (a stream: its first byte) or its end; given back exactly once, by CopyBodyAsync once it owns it.
+        var outstanding = state.Outstanding.Begin(updater.Now);
+        var outstandingOwned = true;
+        try
+        {
         // 2. Send.
         HttpResponseMessage response;
         using var upstreamRequest = CreateUpstreamRequest(context, request, candidate, gateway);
@@ -157,13 +168,15 @@ internal sealed partial class GatewayForwarder(
         }
         catch (OperationCanceledException)
         {
-            LogAttemptFailed(logger, backend.Name, "timeout waiting for response headers");
+            LogAttemptFailed(logger, backend.Name, adaptive ? "no first byte within the stream's first-byte deadline" : "timeout waiting for response headers");
             updater.OnFailure(state);
-            telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.Timeout, 0, retried: true);
+            telemetry.AttemptEnded(activity, backend.Name, adaptive ? AttemptOutcomes.FirstByteDeadline : AttemptOutcomes.Timeout, 0, retried: true);
             return (AttemptOutcome.Retry, default);
         }
         catch (HttpRequestException ex)
         {
+            state.Outstanding.End(outstanding, updater.Now, answered: true); // refused or reset: not silent
+            outstandingOwned = false;
             LogAttemptFailed(logger, backend.Name, ex.HttpRequestError.ToString());
             updater.OnFailure(state);
             telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.ConnectionFailure, 0, retried: true);
@@ -179,6 +192,13 @@ internal sealed partial class GatewayForwarder(
 
         using (response)
         {
+            var isEventStream = response.Content.Headers.ContentType?.MediaType == "text/event-stream";
+            var watchFirstByte = isStreamRequest && isEventStream;
+            if (!watchFirstByte)
+            {
+                state.Outstanding.End(outstanding, updater.Now, answered: true);
+                outstandingOwned = false;
+            }
             // 3. React before anything reaches the caller.
             var status = (int)response.StatusCode;
             ObserveCapacity(candidate, response);
@@ -218,13 +238,25 @@ internal sealed partial class GatewayForwarder(
             }
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
-            var isEventStream = response.Content.Headers.ContentType?.MediaType == "text/event-stream";
             if (isEventStream && request.UsageMode == UsageMode.StreamGatewayAsked)
             {
                 // The caller's stream loses a chunk: its length is no longer the upstream's.
                 callerResponse.ContentLength = null;
             }
-            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, attemptCts, gateway.Upstream.StreamIdleTimeout, time, aborted).ConfigureAwait(false);
+            var watch = watchFirstByte
+                ? new FirstByteWatch(state, outstanding, started, adaptive ? firstByteDeadline : TimeSpan.Zero, gateway.Routing.LatencySmoothing)
+                : default;
+            outstandingOwned = false;
+            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, attemptCts, gateway.Upstream.StreamIdleTimeout, time, watch, aborted).ConfigureAwait(false);
+            if (copy == CopyResult.FirstByteDeadline && !callerResponse.HasStarted)
+            {
+                // Nothing reached the caller: forget this backend's status and headers and try the next one.
+                callerResponse.Clear();
+                LogAttemptFailed(logger, backend.Name, "no first byte within the stream's first-byte deadline");
+                updater.OnFailure(state);
+                telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.FirstByteDeadline, status, retried: true);
+                return (AttemptOutcome.Retry, default);
+            }
             var result = (usage is { } reported
                 ? new ForwardResult(true, reported, UsageEstimated: false)
                 : new ForwardResult(true, new Usage(request.EstimatedPromptTokens, 0), UsageEstimated: true)) with { Backend = backend.Name };
@@ -256,6 +288,14 @@ internal sealed partial class GatewayForwarder(
                     updater.OnFailure(state);
                     context.Abort();
                     return (AttemptOutcome.Completed, result);
+            }
+        }
+        }
+        finally
+        {
+            if (outstandingOwned)
+            {
+                state.Outstanding.End(outstanding, updater.Now, answered: false);
             }
         }
     }
@@ -357,15 +397,22 @@ internal sealed partial class GatewayForwarder(
         return -1;
     }
 
-    private enum CopyResult { Done, CallerGone, UpstreamFailed, UpstreamIdle }
+    private enum CopyResult { Done, CallerGone, UpstreamFailed, UpstreamIdle, FirstByteDeadline }
+
+    /// <summary>
+    /// A stream's outstanding attempt, ended by its first body byte (which also feeds the backend's time to first
+    /// byte); <see cref="Deadline"/> is the adaptive first-byte deadline from the attempt's start, zero when none applies.
+    /// </summary>
+    private readonly record struct FirstByteWatch(BackendState? State, OutstandingAttempt Attempt, long StartedTimestamp, TimeSpan Deadline, double Smoothing);
 
     /// <summary>
     /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
     /// when the gateway asked for it), or from the last bytes of a JSON body.
     /// </summary>
-    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, CancellationToken aborted)
+    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, FirstByteWatch watch, CancellationToken aborted)
     {
         long firstByteAt = 0;
+        var watching = watch.State is not null;
         var isStream = usageMode != UsageMode.Json;
         var buffer = ArrayPool<byte>.Shared.Rent(isStream ? StreamCopyBufferSize : CopyBufferSize);
         using var sse = isStream ? new SseUsageFilter(dropUsageChunk: usageMode == UsageMode.StreamGatewayAsked) : null;
@@ -385,22 +432,42 @@ internal sealed partial class GatewayForwarder(
             }
             await using (source.ConfigureAwait(false))
             {
-                await callerResponse.StartAsync(aborted).ConfigureAwait(false);
+                // A watched stream starts the caller's response with its first byte, so that until then another backend can still be tried.
+                if (!watching)
+                {
+                    await callerResponse.StartAsync(aborted).ConfigureAwait(false);
+                }
                 while (true)
                 {
                     int read;
-                    attemptCts.CancelAfter(idleTimeout);
+                    var firstByteWait = watching && watch.Deadline > TimeSpan.Zero;
+                    if (firstByteWait)
+                    {
+                        var left = watch.Deadline - time.GetElapsedTime(watch.StartedTimestamp);
+                        attemptCts.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1));
+                    }
+                    else
+                    {
+                        attemptCts.CancelAfter(idleTimeout);
+                    }
                     try
                     {
                         read = await source.ReadAsync(buffer, attemptCts.Token).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException)
                     {
-                        return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamIdle, sse?.Usage, firstByteAt);
+                        return (aborted.IsCancellationRequested ? CopyResult.CallerGone : firstByteWait ? CopyResult.FirstByteDeadline : CopyResult.UpstreamIdle, sse?.Usage, firstByteAt);
                     }
                     catch (Exception ex) when (ex is HttpRequestException or IOException)
                     {
                         return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed, sse?.Usage, firstByteAt);
+                    }
+                    if (watching)
+                    {
+                        // The backend answered: no longer outstanding, and its time to first byte is known.
+                        watching = false;
+                        watch.State!.Outstanding.End(watch.Attempt, time.GetUtcNow().UtcTicks, answered: true);
+                        watch.State.RecordFirstByte(time.GetElapsedTime(watch.StartedTimestamp), watch.Smoothing);
                     }
                     try
                     {
@@ -445,6 +512,10 @@ internal sealed partial class GatewayForwarder(
         }
         finally
         {
+            if (watching)
+            {
+                watch.State!.Outstanding.End(watch.Attempt, time.GetUtcNow().UtcTicks, answered: false);
+            }
             ArrayPool<byte>.Shared.Return(buffer);
             if (tail is not null)
             {

@@ -37,6 +37,7 @@ internal sealed class BackendState
 
     // Observed latency (EWMA, ms) and counters.
     private double _latencyMs = double.NaN;
+    private double _firstByteMs = double.NaN;
     private long _latencyAt;
     private long _requests, _failures, _throttles, _circuitOpenings;
 
@@ -80,6 +81,40 @@ internal sealed class BackendState
 
     /// <summary>Smoothed latency of successful attempts in milliseconds; NaN before the first.</summary>
     public double LatencyMs => Volatile.Read(ref _latencyMs);
+
+    /// <summary>Smoothed time from the start of a streaming attempt to its first body byte, in milliseconds; NaN before the first.</summary>
+    public double FirstByteMs => Volatile.Read(ref _firstByteMs);
+
+    /// <summary>This replica's attempts on this backend that have not answered yet (in-flight count, oldest, last answer).</summary>
+    public OutstandingAttempts Outstanding { get; } = new();
+
+    /// <summary>
+    /// Has this backend gone silent for longer than its own recent latency allows (<see cref="OutstandingAttempts.IsOverdue"/>)?
+    /// The allowance is <paramref name="options"/>' multiplier × the smoothed time to headers, clamped to its bounds.
+    /// </summary>
+    public bool IsOverdue(long now, Configuration.OverdueOptions options)
+    {
+        if (!options.Enabled || Outstanding.Count == 0)
+        {
+            return false;
+        }
+        return Outstanding.IsOverdue(now, Allowance(LatencyMs, options.LatencyMultiplier, options.MinDelay, options.MaxDelay));
+    }
+
+    /// <summary>The first-byte deadline of a streaming attempt on this backend now.</summary>
+    public TimeSpan FirstByteDeadline(Configuration.StreamFirstByteOptions options)
+        => TimeSpan.FromTicks(Allowance(FirstByteMs, options.LatencyMultiplier, options.MinDeadline, options.MaxDeadline));
+
+    /// <summary><paramref name="multiplier"/> × <paramref name="smoothedMs"/> within [min, max]; max while nothing was measured.</summary>
+    internal static long Allowance(double smoothedMs, double multiplier, TimeSpan min, TimeSpan max)
+    {
+        if (double.IsNaN(smoothedMs))
+        {
+            return max.Ticks;
+        }
+        var ticks = smoothedMs * multiplier * TimeSpan.TicksPerMillisecond;
+        return ticks <= min.Ticks ? min.Ticks : ticks >= max.Ticks ? max.Ticks : (long)ticks;
+    }
 
     /// <summary>When the last latency sample was taken (UTC ticks; 0 before the first).</summary>
     public long LatencyMeasuredAt => Volatile.Read(ref _latencyAt);
@@ -199,6 +234,15 @@ internal sealed class BackendState
             Volatile.Write(ref _latencyMs, double.IsNaN(old) ? ms : old + (smoothing * (ms - old)));
             Volatile.Write(ref _latencyAt, now);
         }
+    }
+
+    /// <summary>A streaming attempt's first body byte came <paramref name="latency"/> after it started.</summary>
+    internal void RecordFirstByte(TimeSpan latency, double smoothing)
+    {
+        // One writer wins a race now and then; the average stays an average.
+        var ms = latency.TotalMilliseconds;
+        var old = Volatile.Read(ref _firstByteMs);
+        Volatile.Write(ref _firstByteMs, double.IsNaN(old) ? ms : old + (smoothing * (ms - old)));
     }
 
     /// <summary>Records a failure; returns the time the circuit opened until, or 0 when it stays closed.</summary>

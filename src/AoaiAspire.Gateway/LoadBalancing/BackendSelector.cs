@@ -1,4 +1,6 @@
 using AoaiAspire.Gateway.Configuration;
+using AoaiAspire.Gateway.Health;
+using Microsoft.Extensions.Options;
 
 namespace AoaiAspire.Gateway.LoadBalancing;
 
@@ -10,21 +12,36 @@ internal readonly record struct NoBackend(bool AllThrottled, long RetryAt);
 /// yet tried for this request, and inside it whatever the policy says. Allocation-free: the candidates a
 /// request has tried are a bit mask, the available ones a stack span.
 /// </summary>
-internal sealed class BackendSelector(ILoadBalancingPolicy policy)
+/// <remarks>
+/// Whatever the policy, a backend that is overdue (<see cref="BackendState.IsOverdue"/>: it holds attempts
+/// that have waited longer than its own recent latency allows and has answered none for as long) is passed
+/// over while any other candidate, in any group, can take the request; only when every one is overdue or
+/// unavailable does a last pass use the overdue ones. Nothing is sent to an overdue backend to find out
+/// whether it is back: the attempts it holds are the test, and it is used again as soon as one answers.
+/// </remarks>
+internal sealed class BackendSelector(ILoadBalancingPolicy policy, IOptionsMonitor<GatewayOptions>? options = null)
 {
+    private static readonly OverdueOptions NoOverdueRule = new() { Enabled = false };
+
     public ILoadBalancingPolicy Policy { get; } = policy;
 
     /// <summary>Returns the candidate index, or -1 with <paramref name="none"/> describing why.</summary>
     public int Select(DeploymentRoute route, ulong tried, long now, out NoBackend none, long estimatedTokens = 0)
     {
         Span<int> available = stackalloc int[BackendCatalog.MaxCandidatesPerDeployment];
+        var overdue = options?.CurrentValue.Routing.Overdue ?? NoOverdueRule;
         // First pass: the policy may pass over backends that would not suit this request (capacity);
         // if it passes over every one in every group, a second pass takes the first available backend.
-        for (var pass = 0; pass < 2; pass++)
+        // Both leave overdue backends out; two more, only when those found nothing, let them back in.
+        for (var pass = 0; pass < 4; pass++)
         {
+            if (pass == 2 && !overdue.Enabled)
+            {
+                break;
+            }
             foreach (var (start, length) in route.Groups)
             {
-                var picked = SelectInGroup(route, start, length, ref tried, now, usePolicy: pass == 0, estimatedTokens, available);
+                var picked = SelectInGroup(route, start, length, ref tried, now, usePolicy: pass % 2 == 0, pass >= 2 ? NoOverdueRule : overdue, estimatedTokens, available);
                 if (picked >= 0)
                 {
                     none = default;
@@ -51,7 +68,7 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy)
         return -1;
     }
 
-    private int SelectInGroup(DeploymentRoute route, int start, int length, ref ulong tried, long now, bool usePolicy, long estimatedTokens, Span<int> available)
+    private int SelectInGroup(DeploymentRoute route, int start, int length, ref ulong tried, long now, bool usePolicy, OverdueOptions overdue, long estimatedTokens, Span<int> available)
     {
         // A half-open circuit lets one trial through; losing that race rules the candidate out and we look again.
         while (true)
@@ -59,7 +76,8 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy)
             var count = 0;
             for (var i = start; i < start + length; i++)
             {
-                if ((tried & (1UL << i)) == 0 && route.Candidates[i].State.IsAvailable(now, route.Candidates[i].Capacity))
+                var state = route.Candidates[i].State;
+                if ((tried & (1UL << i)) == 0 && state.IsAvailable(now, route.Candidates[i].Capacity) && !state.IsOverdue(now, overdue))
                 {
                     available[count++] = i;
                 }

@@ -59,6 +59,8 @@ internal static class AttemptOutcomes
     public const string ServerError = "server_error";
     public const string BackendMisconfigured = "backend_misconfigured";
     public const string Timeout = "timeout";
+    /// <summary>A streaming attempt whose first byte did not come within its adaptive deadline (Gateway:Upstream:StreamFirstByte); the next backend was tried.</summary>
+    public const string FirstByteDeadline = "first_byte_deadline";
     public const string ConnectionFailure = "connection_failure";
     public const string AuthUnavailable = "auth_unavailable";
     public const string CallerGone = "caller_gone";
