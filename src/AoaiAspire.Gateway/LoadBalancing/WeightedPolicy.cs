@@ -29,9 +29,12 @@ internal sealed class WeightedPolicy(Random random) : ILoadBalancingPolicy
         return Load(route, available[second]) < Load(route, available[first]) ? second : first;
     }
 
-    /// <summary>Outstanding attempts per unit of weight, compared without division: (n + 1) / w as a scaled integer.</summary>
+    /// <summary>
+    /// Outstanding attempts per unit of weight (n / w, scaled to an integer). Not (n + 1) / w: with nothing
+    /// outstanding every candidate ties, the first draw wins, and traffic follows the weights exactly.
+    /// </summary>
     private static long Load(DeploymentRoute route, int candidate)
-        => ((route.Candidates[candidate].State.Outstanding.Count + 1L) << 16) / Math.Max(1, route.Candidates[candidate].Backend.Weight);
+        => ((long)route.Candidates[candidate].State.Outstanding.Count << 16) / Math.Max(1, route.Candidates[candidate].Backend.Weight);
 
     private static int Draw(DeploymentRoute route, ReadOnlySpan<int> available, int roll, int skip)
     {

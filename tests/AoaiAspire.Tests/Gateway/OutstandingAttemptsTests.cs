@@ -140,7 +140,7 @@ public sealed class OutstandingAttemptsTests
             Assert.Equal(1, policy.Pick(route, both, 0));
         }
 
-        // Weight 4 against 1: 3 outstanding on the heavy one is (3 + 1) / 4 = 1 per weight, less than the light one's (1 + 1) / 1.
+        // Weight 4 against 1: 3 outstanding on the heavy one is 3 / 4 per weight, less than the light one's 1 / 1.
         var weighted = BackendSelectorTests.Route(("heavy", 1, 4), ("light", 1, 1));
         for (var i = 0; i < 3; i++)
         {
