@@ -33,7 +33,7 @@ internal sealed class FreezeScenario : IScenario
 
     public string Name => "freeze";
 
-    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.GatewayPrefix + "priority", ContenderCatalog.NginxRoundRobin];
+    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.GatewayPrefix + "weighted", ContenderCatalog.NginxRoundRobin];
 
     public async Task RunAsync(BenchOptions options, Report report, CancellationToken cancellationToken)
     {

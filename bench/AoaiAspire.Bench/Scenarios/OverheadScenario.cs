@@ -19,7 +19,7 @@ internal sealed class OverheadScenario : IScenario
 {
     public string Name => "overhead";
 
-    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.Direct, ContenderCatalog.GatewayPrefix + "priority", ContenderCatalog.YarpRoundRobin, ContenderCatalog.NginxRoundRobin];
+    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.Direct, ContenderCatalog.GatewayPrefix + "weighted", ContenderCatalog.YarpRoundRobin, ContenderCatalog.NginxRoundRobin];
 
     public async Task RunAsync(BenchOptions options, Report report, CancellationToken cancellationToken)
     {

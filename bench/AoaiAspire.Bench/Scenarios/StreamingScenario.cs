@@ -22,7 +22,7 @@ internal sealed class StreamingScenario : IScenario
 
     public string Name => "streaming";
 
-    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.Direct, ContenderCatalog.GatewayPrefix + "priority", ContenderCatalog.NginxRoundRobin, ContenderCatalog.ClientRetry];
+    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.Direct, ContenderCatalog.GatewayPrefix + "weighted", ContenderCatalog.NginxRoundRobin, ContenderCatalog.ClientRetry];
 
     public async Task RunAsync(BenchOptions options, Report report, CancellationToken cancellationToken)
     {

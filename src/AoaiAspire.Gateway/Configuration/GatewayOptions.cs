@@ -121,7 +121,7 @@ internal sealed class ConsumerOptions
 internal sealed class RoutingOptions
 {
     /// <summary>
-    /// Backend choice inside a priority group: <c>weighted</c> (weighted random, default; <c>priority</c> is its
+    /// Backend choice inside a priority group: <c>weighted</c> (power of two choices over weighted random, by outstanding attempts per weight; default; <c>priority</c> is its
     /// former name and still accepted), <c>round-robin</c>, <c>least-latency</c>, <c>capacity</c>. Follows
     /// configuration reloads: a new value applies to the next request.
     /// </summary>

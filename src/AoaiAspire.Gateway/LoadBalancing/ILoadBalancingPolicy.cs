@@ -21,7 +21,7 @@ internal interface ILoadBalancingPolicy
 /// <summary>Policy names, declared once.</summary>
 internal static class LoadBalancingPolicies
 {
-    /// <summary>Weighted random choice inside the group: the default.</summary>
+    /// <summary>Power of two choices over weighted random inside the group, by outstanding attempts per weight: the default.</summary>
     public const string Weighted = "weighted";
     public const string RoundRobin = "round-robin";
     public const string LeastLatency = "least-latency";
