@@ -90,7 +90,8 @@ internal sealed class BackendState
 
     /// <summary>
     /// Has this backend gone silent for longer than its own recent latency allows (<see cref="OutstandingAttempts.IsOverdue"/>)?
-    /// The allowance is <paramref name="options"/>' multiplier × the smoothed time to headers, clamped to its bounds.
+    /// The allowance is <paramref name="options"/>' multiplier × the smoothed time to headers (or to a stream's first
+    /// byte, when that is longer: a stream's attempt is outstanding until then), clamped to its bounds.
     /// </summary>
     public bool IsOverdue(long now, Configuration.OverdueOptions options)
     {
@@ -98,7 +99,13 @@ internal sealed class BackendState
         {
             return false;
         }
-        return Outstanding.IsOverdue(now, Allowance(LatencyMs, options.LatencyMultiplier, options.MinDelay, options.MaxDelay));
+        var smoothed = LatencyMs;
+        var firstByte = FirstByteMs;
+        if (!double.IsNaN(firstByte) && (double.IsNaN(smoothed) || firstByte > smoothed))
+        {
+            smoothed = firstByte;
+        }
+        return Outstanding.IsOverdue(now, Allowance(smoothed, options.LatencyMultiplier, options.MinDelay, options.MaxDelay));
     }
 
     /// <summary>The first-byte deadline of a streaming attempt on this backend now.</summary>
