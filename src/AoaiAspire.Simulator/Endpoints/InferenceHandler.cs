@@ -67,6 +67,12 @@ internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger
             return;
         }
         var faults = account.Faults;
+        if (context.GetRouteValue("deployment") is not null && !context.Request.Query.ContainsKey("api-version"))
+        {
+            // Azure OpenAI answers a deployment path without api-version with a bare "Resource not found".
+            await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status404NotFound, "404", "Resource not found");
+            return;
+        }
 
         // 3.
         JsonDocument document;
