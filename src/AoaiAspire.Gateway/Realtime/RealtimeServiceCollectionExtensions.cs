@@ -18,11 +18,16 @@ internal static class RealtimeServiceCollectionExtensions
         services.AddSingleton<RealtimeConnector>();
 
         // Kestrel is configured before options are built: the value is read here and validated with the options.
-        // The gateway's own count answers first (a 429 that names the key); Kestrel's limit is the backstop.
+        // The gateway's own count answers first (a 429 that names the key); Kestrel's limit is the backstop, set a
+        // little above it because Kestrel releases a connection only once it has closed, after the session has ended.
         var startup = builder.Configuration.GetSection(RealtimeOptions.SectionName).Get<RealtimeOptions>() ?? new RealtimeOptions();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxConcurrentUpgradedConnections = Math.Max(0, startup.MaxConcurrentSessions));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxConcurrentUpgradedConnections = KestrelUpgradeLimit(startup.MaxConcurrentSessions));
         return builder;
     }
+
+    /// <summary>Kestrel's upgraded-connection limit for a session limit: 0 stays 0 (no upgrades at all), else 10% (at least 8) above.</summary>
+    internal static long KestrelUpgradeLimit(int maxConcurrentSessions)
+        => maxConcurrentSessions <= 0 ? 0 : maxConcurrentSessions + Math.Max(8, maxConcurrentSessions / 10);
 
     /// <summary>WebSocket support and the realtime routes.</summary>
     public static WebApplication MapGatewayRealtime(this WebApplication app)
