@@ -69,7 +69,8 @@ internal static partial class RealtimeEndpoints
                 "Resource not found. /openai/realtime needs an 'api-version' query parameter (or use /openai/v1/realtime?model=..., which takes none).").ConfigureAwait(false);
             return;
         }
-        if (!HttpMethods.IsGet(request.Method))
+        // HTTP/1.1 opens a WebSocket with a GET, HTTP/2 (RFC 8441) with an extended CONNECT.
+        if (!HttpMethods.IsGet(request.Method) && !(HttpMethods.IsConnect(request.Method) && context.WebSockets.IsWebSocketRequest))
         {
             context.Response.Headers.Allow = "GET";
             telemetry.Rejected("method_not_allowed");

@@ -13,7 +13,7 @@ internal sealed class RealtimeOptions
 
     /// <summary>
     /// Realtime sessions open at once in this replica; one more gets a 429 before the upgrade. 0 turns realtime off
-    /// (its paths answer 404). Also Kestrel's <c>MaxConcurrentUpgradedConnections</c>. Default 100.
+    /// (its paths answer 404). Kestrel's <c>MaxConcurrentUpgradedConnections</c> is set from it (a little above). Default 100.
     /// </summary>
     [Range(0, 100_000)]
     public int MaxConcurrentSessions { get; set; } = 100;
