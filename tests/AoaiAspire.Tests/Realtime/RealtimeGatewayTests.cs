@@ -152,6 +152,23 @@ public sealed class RealtimeGatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ThrottledBackendIsBenchedUntilItsRetryAfterAndSessionsGoToTheNext()
+    {
+        _sims["a"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(60) };
+        for (var i = 0; i < 2; i++)
+        {
+            using var socket = await ConnectAsync();
+            Assert.Equal("b", socket.HttpResponseHeaders!["x-aoai-backend"].Single());
+            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, TestDeadline.Token);
+        }
+        // The 429 benched a: the second session did not try it again.
+        Assert.Equal(1, _sims["a"].Stats.Throttled);
+        Assert.Equal(1, _sims["a"].Stats.Requests);
+        Assert.Equal(2, _sims["b"].Realtime.Sessions);
+        AssertNothingLoggedAsError();
+    }
+
+    [Fact]
     public async Task EveryBackendDownIsA503BeforeTheUpgrade()
     {
         _sims["a"].Faults = new FaultOptions { Down = true };
