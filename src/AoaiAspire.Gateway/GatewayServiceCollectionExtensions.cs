@@ -32,6 +32,8 @@ internal static partial class GatewayServiceCollectionExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        // Reloads that fail validation are refused and the last valid options stay (see GatewayOptionsMonitor).
+        services.AddSingleton<IOptionsMonitor<GatewayOptions>, GatewayOptionsMonitor>();
         services.TryAddSingleton(TimeProvider.System);
 
         // Kestrel's limits, set deliberately from Gateway:Limits (README "Security"): read here because Kestrel is
@@ -60,14 +62,13 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<UpstreamInvoker>();
         services.AddSingleton(sp => new Lazy<TokenCredential>(() => CreateCredential(sp.GetRequiredService<IConfiguration>())));
         services.AddSingleton<UpstreamCredentials>();
-        services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<IOptions<GatewayOptions>>().Value.Routing.Policy.ToLowerInvariant() switch
-        {
-            LoadBalancingPolicies.RoundRobin => new RoundRobinPolicy(),
-            LoadBalancingPolicies.LeastLatency => new LeastLatencyPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()),
-            LoadBalancingPolicies.Capacity => new CapacityPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()),
-            _ => new WeightedPolicy(Random.Shared),
-        });
-        services.AddSingleton<BackendSelector>();
+        // Every policy is registered under its name; RoutingPolicy picks the configured one and follows reloads.
+        services.AddSingleton<ILoadBalancingPolicy>(_ => new WeightedPolicy(Random.Shared));
+        services.AddSingleton<ILoadBalancingPolicy, RoundRobinPolicy>();
+        services.AddSingleton<ILoadBalancingPolicy>(sp => new LeastLatencyPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ILoadBalancingPolicy>(sp => new CapacityPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<RoutingPolicy>();
+        services.AddSingleton(sp => new BackendSelector(sp.GetRequiredService<RoutingPolicy>()));
         services.AddSingleton<GatewayForwarder>();
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<GatewayTelemetry>();

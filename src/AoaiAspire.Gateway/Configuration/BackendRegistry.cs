@@ -37,9 +37,6 @@ internal sealed partial class BackendRegistry : IDisposable
 
     public BackendCatalog Catalog => _catalog;
 
-    /// <summary>Raised after a new catalog is in force.</summary>
-    public event Action<BackendCatalog>? CatalogChanged;
-
     public bool TryGetState(string backend, out BackendState state)
     {
         lock (_states)
@@ -90,7 +87,6 @@ internal sealed partial class BackendRegistry : IDisposable
             var catalog = Build(backends);
             _catalog = catalog;
             LogReloaded(_logger, catalog.Backends.Length, catalog.Routes.Count);
-            CatalogChanged?.Invoke(catalog);
         }
         catch (InvalidOperationException ex)
         {

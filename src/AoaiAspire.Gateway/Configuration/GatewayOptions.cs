@@ -120,9 +120,13 @@ internal sealed class ConsumerOptions
 /// <summary><c>Gateway:Routing</c>.</summary>
 internal sealed class RoutingOptions
 {
-    /// <summary>Backend choice inside a priority group: <c>priority</c> (weighted, default), <c>round-robin</c>, <c>least-latency</c>.</summary>
+    /// <summary>
+    /// Backend choice inside a priority group: <c>weighted</c> (weighted random, default; <c>priority</c> is its
+    /// former name and still accepted), <c>round-robin</c>, <c>least-latency</c>, <c>capacity</c>. Follows
+    /// configuration reloads: a new value applies to the next request.
+    /// </summary>
     [Required]
-    public string Policy { get; set; } = LoadBalancing.LoadBalancingPolicies.Priority;
+    public string Policy { get; set; } = LoadBalancing.LoadBalancingPolicies.Default;
 
     /// <summary>Upstream attempts per caller request; 0 means one per candidate backend. Default 0.</summary>
     [Range(0, 64)]

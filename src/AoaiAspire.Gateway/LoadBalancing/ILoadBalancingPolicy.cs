@@ -21,12 +21,38 @@ internal interface ILoadBalancingPolicy
 /// <summary>Policy names, declared once.</summary>
 internal static class LoadBalancingPolicies
 {
-    public const string Priority = "priority";
+    /// <summary>Weighted random choice inside the group: the default.</summary>
+    public const string Weighted = "weighted";
     public const string RoundRobin = "round-robin";
     public const string LeastLatency = "least-latency";
     public const string Capacity = "capacity";
 
-    public static readonly string[] Names = [Priority, RoundRobin, LeastLatency, Capacity];
+    /// <summary>
+    /// The name <see cref="Weighted"/> had before: every policy works inside priority groups, so a policy called
+    /// "priority" misled. Still accepted, so existing configuration keeps working.
+    /// </summary>
+    public const string PriorityAlias = "priority";
 
-    public static bool IsKnown(string name) => Names.Contains(name, StringComparer.OrdinalIgnoreCase);
+    public const string Default = Weighted;
+
+    public static readonly string[] Names = [Weighted, RoundRobin, LeastLatency, Capacity];
+
+    /// <summary>The policy's canonical name, or null when <paramref name="name"/> names none.</summary>
+    public static string? Canonical(string? name)
+    {
+        if (string.Equals(name, PriorityAlias, StringComparison.OrdinalIgnoreCase))
+        {
+            return Weighted;
+        }
+        foreach (var known in Names)
+        {
+            if (string.Equals(name, known, StringComparison.OrdinalIgnoreCase))
+            {
+                return known;
+            }
+        }
+        return null;
+    }
+
+    public static bool IsKnown(string name) => Canonical(name) is not null;
 }

@@ -5,7 +5,7 @@ namespace AoaiAspire.Gateway.LoadBalancing;
 /// <summary>The default: weighted random choice inside the priority group (the group itself is chosen by the selector).</summary>
 internal sealed class WeightedPolicy(Random random) : ILoadBalancingPolicy
 {
-    public string Name => LoadBalancingPolicies.Priority;
+    public string Name => LoadBalancingPolicies.Weighted;
 
     public int Pick(DeploymentRoute route, ReadOnlySpan<int> available, long estimatedTokens)
     {

@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Http;
 
 namespace AoaiAspire.Simulator.Endpoints;
 
-/// <summary>Headers and error bodies shaped as Azure OpenAI sends them (AOAI.md).</summary>
+/// <summary>Headers and error bodies shaped as Azure OpenAI sends them (docs/simulator.md, "Responses").</summary>
 internal static class AoaiResponses
 {
     public const string ServerErrorMessage = "The server had an error while processing your request. Sorry about that!";

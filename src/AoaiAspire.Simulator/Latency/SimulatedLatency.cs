@@ -1,7 +1,7 @@
 namespace AoaiAspire.Simulator.Latency;
 
 /// <summary>
-/// How long the simulated model takes, after the published simulator defaults (AOAI.md, "Latency"):
+/// How long the simulated model takes, after the defaults of Microsoft's published Azure OpenAI simulator (docs/simulator.md, "Latency"):
 /// embeddings 100 ± 30 ms; chat 19 ± 6 ms per completion token (non-streaming, capped at 10 s);
 /// one streamed chunk every <see cref="SimulatedAccountOptions.StreamChunkInterval"/> ± 20 %.
 /// Everything is multiplied by <see cref="SimulatedAccountOptions.LatencyScale"/>.

@@ -7,7 +7,7 @@ namespace AoaiAspire.Simulator.RateLimiting;
 /// <remarks>
 /// Both windows are fixed windows that open at the first request after the previous one closed (not at a
 /// wall-clock boundary): the token count "resets each minute" as AOAI's does, and a burst larger than
-/// RPM/6 inside ten seconds is refused even when the minute has room (AOAI.md, "Rate limits").
+/// RPM/6 inside ten seconds is refused even when the minute has room, as Azure OpenAI's short RPM windows do (docs/simulator.md, "Rate limits").
 /// One lock guards a handful of integers; the critical section does no allocation and no I/O.
 /// </remarks>
 internal sealed class DeploymentRateLimiter

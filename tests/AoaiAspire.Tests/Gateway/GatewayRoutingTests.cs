@@ -216,4 +216,46 @@ public sealed class GatewayRoutingTests
         config.Reload();
         Assert.Equal(HttpStatusCode.OK, (await gateway.Client.PostAsync(ChatPath, Chat())).StatusCode);
     }
+
+    [Fact]
+    public async Task RoutingPolicyChangeAppliesToTheNextRequestWithoutRestart()
+    {
+        await using var sims = await SimulatorHost.StartAsync([Simulators.Account("a"), Simulators.Account("b")]);
+        var settings = Simulators.GatewaySettings(sims, 1, 1);
+        settings["Gateway:Routing:Policy"] = "least-latency";
+        await using var gateway = await GatewayTestHost.StartAsync(settings);
+        var config = (Microsoft.Extensions.Configuration.IConfigurationRoot)gateway.Services.GetService(typeof(Microsoft.Extensions.Configuration.IConfiguration))!;
+        var policy = (AoaiAspire.Gateway.LoadBalancing.RoutingPolicy)gateway.Services.GetService(typeof(AoaiAspire.Gateway.LoadBalancing.RoutingPolicy))!;
+        Assert.Equal("least-latency", policy.Current.Name);
+
+        config["Gateway:Routing:Policy"] = "round-robin";
+        config.Reload();
+        Assert.Equal("round-robin", policy.Current.Name);
+
+        // Round robin alternates strictly between the two backends of the group; weighted random or least
+        // latency would not (a chance of 1 in 512 for ten requests).
+        var seen = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            var response = await gateway.Client.PostAsync(ChatPath, Chat());
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            seen.Add(response.Headers.GetValues("x-aoai-backend").Single());
+        }
+        for (var i = 1; i < seen.Count; i++)
+        {
+            Assert.NotEqual(seen[i - 1], seen[i]);
+        }
+
+        // The former name of the weighted policy is still accepted.
+        config["Gateway:Routing:Policy"] = "priority";
+        config.Reload();
+        Assert.Equal("weighted", policy.Current.Name);
+
+        // An unknown name fails validation: the change is refused whole, the policy in force stays and requests
+        // are served (the framework's own monitor would cache the validation error and fail every request).
+        config["Gateway:Routing:Policy"] = "fastest-please";
+        config.Reload();
+        Assert.Equal("weighted", policy.Current.Name);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Client.PostAsync(ChatPath, Chat())).StatusCode);
+    }
 }

@@ -134,9 +134,14 @@ public sealed class HardeningTests
                     return true;
                 }
             }, because: "the listener closes at shutdown");
+            // Shutdown has begun and is still waiting for the stream: had the stream ended before shutdown
+            // began, this test would prove nothing.
+            Assert.False(stopping.IsCompleted, "shutdown finished while the stream was still open");
 
             var rest = await reader.ReadToEndAsync(TestDeadline.Token);
             Assert.EndsWith("data: [DONE]\n\n", rest);
+            // Chunks kept coming after shutdown began (20 tokens at 100 ms each; only the first was read before).
+            Assert.True(rest.Split("data: ").Length - 1 >= 5, "too few chunks arrived after shutdown began: " + rest.Length + " chars");
             await stopping;
         }
         finally

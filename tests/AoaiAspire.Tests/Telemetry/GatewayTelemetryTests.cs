@@ -114,13 +114,37 @@ public sealed class GatewayTelemetryTests
     }
 
     [Fact]
-    public void Names_FollowGenAiConventions()
+    public async Task EmittedNamesFollowGenAiConventions()
     {
-        Assert.Equal("gen_ai.client.token.usage", TelemetryNames.TokenUsage);
-        Assert.Equal("gen_ai.client.operation.duration", TelemetryNames.OperationDuration);
-        Assert.Equal("gen_ai.usage.input_tokens", TelemetryNames.InputTokens);
-        Assert.Equal("gen_ai.usage.output_tokens", TelemetryNames.OutputTokens);
-        Assert.Equal("gen_ai.request.model", TelemetryNames.RequestModel);
-        Assert.Equal("chat", GatewayTelemetry.OperationName("chat/completions"));
+        // Literal names on purpose: this is what a dashboard or an OpenTelemetry GenAI view looks for, whatever
+        // the constants in code say.
+        var activities = new ConcurrentBag<Activity>();
+        using var activityListener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name is TelemetryNames.ActivitySource or "Microsoft.AspNetCore",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activities.Add,
+        };
+        ActivitySource.AddActivityListener(activityListener);
+        var measurements = new ConcurrentBag<Measurement>();
+        using var meterListener = ListenToGatewayMeter(measurements);
+        await using var sims = await SimulatorHost.StartAsync([Simulators.Account("tel-names")]);
+        await using var gateway = await GatewayTestHost.StartAsync(Simulators.GatewaySettings(sims));
+
+        using var response = await gateway.Client.PostAsync("/openai/deployments/chat/chat/completions?api-version=2024-10-21", GatewayRoutingTests.Chat(maxTokens: 3));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        await Wait.UntilAsync(() => measurements.Any(m => m.Instrument == "gen_ai.client.operation.duration" && Equals(m.Tags.GetValueOrDefault("aoai.backend"), "tel-names")));
+        var usage = measurements.Where(m => m.Instrument == "gen_ai.client.token.usage" && Equals(m.Tags.GetValueOrDefault("aoai.backend"), "tel-names")).ToList();
+        Assert.Contains(usage, m => Equals(m.Tags["gen_ai.token.type"], "input"));
+        Assert.Contains(usage, m => Equals(m.Tags["gen_ai.token.type"], "output") && m.Value == 3);
+        Assert.All(usage, m => Assert.Equal("chat", m.Tags["gen_ai.request.model"]));
+        Assert.All(usage, m => Assert.Equal("chat", m.Tags["gen_ai.operation.name"]));
+
+        await Wait.UntilAsync(() => activities.Any(a => a.Kind == ActivityKind.Server && Equals(a.GetTagItem("aoai.backend"), "tel-names")));
+        var server = activities.Single(a => a.Kind == ActivityKind.Server && Equals(a.GetTagItem("aoai.backend"), "tel-names"));
+        Assert.Equal("chat", server.GetTagItem("gen_ai.request.model"));
+        Assert.Equal(3L, server.GetTagItem("gen_ai.usage.output_tokens"));
+        Assert.True(server.GetTagItem("gen_ai.usage.input_tokens") is long input && input > 0);
     }
 }
