@@ -41,6 +41,14 @@ internal static partial class GatewayEndpoints
         var arrivedAt = time.GetTimestamp();
         var isModels = operation == "models";
         var method = context.Request.Method;
+        if (deployment is not null && !context.Request.Query.ContainsKey("api-version"))
+        {
+            // What Azure OpenAI answers for a deployment path without api-version (README "api-version").
+            telemetry.Rejected("missing_api_version");
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, GatewayErrorCodes.NotFound,
+                "Resource not found. Azure-style paths need an 'api-version' query parameter (or use the v1 API, /openai/v1/..., which takes none).").ConfigureAwait(false);
+            return;
+        }
         if (isModels ? !HttpMethods.IsGet(method) : !HttpMethods.IsPost(method))
         {
             context.Response.Headers.Allow = isModels ? "GET" : "POST";
@@ -125,7 +133,7 @@ internal static partial class GatewayEndpoints
             }
             var status = ex is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status400BadRequest;
             telemetry.Rejected(status == StatusCodes.Status413PayloadTooLarge ? "too_large" : "bad_request");
-            await GatewayErrors.WriteAsync(context, status, status.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            await GatewayErrors.WriteAsync(context, status, GatewayErrorCodes.ForStatus(status),
                 $"The request body could not be read: {ex.Message}").ConfigureAwait(false);
             return;
         }

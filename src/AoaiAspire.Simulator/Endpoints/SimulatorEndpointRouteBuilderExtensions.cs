@@ -25,6 +25,12 @@ internal static class SimulatorEndpointRouteBuilderExtensions
         var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         var inference = new InferenceHandler(accounts, logger, stopping);
         var admin = new AdminEndpoints(accounts, logger);
+        var realtime = new Realtime.RealtimeHandler(inference, logger, stopping);
+
+        // Realtime WebSocket: GA path (deployment in 'model') and the preview path (api-version and 'deployment').
+        endpoints.Map("/openai/v1/realtime", context => realtime.HandleAsync(context, preview: false));
+        endpoints.Map("/v1/realtime", context => realtime.HandleAsync(context, preview: false));
+        endpoints.Map("/openai/realtime", context => realtime.HandleAsync(context, preview: true));
 
         foreach (var prefix in InferencePrefixes)
         {

@@ -92,7 +92,7 @@ public sealed class StreamingTests
         await using var hostScope = host;
         using var clientScope = client;
 
-        using var response = await client.SendAsync(Post("openai/deployments/chat/completions", """{"prompt":"abc","max_tokens":2,"stream":true}"""));
+        using var response = await client.SendAsync(Post("openai/deployments/chat/completions?api-version=2024-10-21", """{"prompt":"abc","max_tokens":2,"stream":true}"""));
         var events = ParseEvents(await response.Content.ReadAsStringAsync(TestDeadline.Token));
 
         Assert.Equal("[DONE]", events[^1]);
