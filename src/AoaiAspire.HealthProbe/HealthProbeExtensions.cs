@@ -1,6 +1,4 @@
 using AoaiAspire.Backends.Upstream;
-using AoaiAspire.Backends.Redis;
-using AoaiAspire.Backends.State;
 using AoaiAspire.HealthProbe.Configuration;
 using AoaiAspire.HealthProbe.Health;
 using AoaiAspire.HealthProbe.Probing;
@@ -22,20 +20,6 @@ internal static class HealthProbeExtensions
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<HealthProbeOptions>, HealthProbeOptionsValidator>();
         builder.Services.TryAddSingleton(TimeProvider.System);
-        return builder;
-    }
-
-    /// <summary>
-    /// Where verdicts go: Redis when <c>ConnectionStrings:redis</c> is set, else this process's memory
-    /// (the worker warns that nothing is shared then).
-    /// </summary>
-    public static WebApplicationBuilder AddSharedBackendState(this WebApplicationBuilder builder)
-    {
-        var redis = RedisConnectionOptions.FromConfiguration(builder.Configuration);
-        builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IBackendStateStore>(sp => redis is null
-            ? new InMemoryBackendStateStore(sp.GetRequiredService<TimeProvider>())
-            : new RedisBackendStateStore(redis, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisBackendStateStore>>()));
         return builder;
     }
 

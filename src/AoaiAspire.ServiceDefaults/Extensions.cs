@@ -103,6 +103,14 @@ public static class Extensions
         return builder;
     }
 
+    /// <summary>
+    /// True when telemetry leaves the process (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c> set, or the always-on switch): only then
+    /// are OpenTelemetry providers built, by this class and by client integrations (Redis tracing) alike.
+    /// </summary>
+    public static bool IsTelemetryExported(this Microsoft.Extensions.Configuration.IConfiguration configuration)
+        => !string.IsNullOrWhiteSpace(configuration[TelemetryDefaults.OtlpEndpointKey])
+            || string.Equals(configuration[TelemetryDefaults.AlwaysOnKey], "true", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Adds the <c>self</c> check tagged <c>live</c>: the process answers, so it need not be restarted.</summary>
     public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {

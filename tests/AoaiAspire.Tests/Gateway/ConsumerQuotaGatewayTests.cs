@@ -24,7 +24,7 @@ public sealed class ConsumerQuotaGatewayTests
         return settings;
     }
 
-    private static async Task<HttpResponseMessage> ChatAsync(GatewayTestHost gateway, string key)
+    internal static async Task<HttpResponseMessage> ChatAsync(GatewayTestHost gateway, string key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = GatewayRoutingTests.Chat(maxTokens: 100) };
         request.Headers.Add("api-key", key);

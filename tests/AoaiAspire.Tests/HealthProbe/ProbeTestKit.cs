@@ -1,6 +1,5 @@
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Configuration;
-using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
 using AoaiAspire.HealthProbe.Configuration;
 using AoaiAspire.HealthProbe.Probing;
@@ -43,15 +42,14 @@ internal static class ProbeTestKit
         return new ProbeParts(http, credentials, prober, verdicts, round);
     }
 
-    public static RedisBackendStateStore RedisStore(string connectionString)
-        => new(RedisConnectionOptions.Parse(connectionString), TimeProvider.System, NullLogger<RedisBackendStateStore>.Instance);
+    /// <summary>A Redis backend state store on a connection of its own (as a probe process has), not waiting for it to be up.</summary>
+    public static TestRedisStore RedisStore(string connectionString) => new(TestRedis.Create(connectionString));
 
-    public static async Task<RedisBackendStateStore> ConnectedRedisStoreAsync(string connectionString)
+    public static async Task<TestRedisStore> ConnectedRedisStoreAsync(string connectionString)
     {
-        var store = RedisStore(connectionString);
-        await store.StartAsync(CancellationToken.None);
-        await Common.Wait.UntilAsync(() => store.IsConnected, because: "the store to connect to Redis");
-        return store;
+        var handle = new TestRedisStore(await TestRedis.ConnectAsync(connectionString));
+        await handle.Store.StartAsync(CancellationToken.None);
+        return handle;
     }
 
     public static SimulatedAccountOptions Account(string name, FaultOptions? faults = null)
@@ -112,4 +110,18 @@ internal sealed class FailingCredential : TokenCredential
 
     public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken)
         => throw new Azure.Identity.CredentialUnavailableException("No identity in tests.");
+}
+
+/// <summary>A <see cref="RedisBackendStateStore"/> and the connection it lives on; disposing disposes both.</summary>
+internal sealed class TestRedisStore(TestRedis redis) : IAsyncDisposable
+{
+    public TestRedis Redis { get; } = redis;
+
+    public RedisBackendStateStore Store { get; } = new(redis.Shared, TimeProvider.System, NullLogger<RedisBackendStateStore>.Instance);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        await Redis.DisposeAsync();
+    }
 }
