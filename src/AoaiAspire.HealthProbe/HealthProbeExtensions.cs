@@ -23,13 +23,14 @@ internal static class HealthProbeExtensions
         return builder;
     }
 
-    /// <summary>The prober, its one HTTP client and one Entra ID credential, the round, and the worker that runs rounds.</summary>
+    /// <summary>The prober, its <c>IHttpClientFactory</c> client and one Entra ID credential, the round, and the worker that runs rounds.</summary>
     public static WebApplicationBuilder AddBackendProbing(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new Lazy<TokenCredential>(() => CreateCredential(sp)));
         services.AddSingleton<UpstreamCredentials>();
+        ProbeHttpClient.Register(services);
         services.AddSingleton<ProbeHttpClient>();
         services.AddSingleton<BackendProber>();
         services.AddSingleton<ProbeVerdicts>();

@@ -5,6 +5,8 @@ using AoaiAspire.HealthProbe.Configuration;
 using AoaiAspire.HealthProbe.Probing;
 using AoaiAspire.Simulator;
 using Azure.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -33,13 +35,20 @@ internal static class ProbeTestKit
     {
         options ??= Options();
         time ??= TimeProvider.System;
-        var http = new ProbeHttpClient(Microsoft.Extensions.Options.Options.Create(options));
+        // The client as the probe process gets it: ServiceDefaults (standard handler and service discovery on every
+        // factory client), then the probe's own registration, which tunes the handler for probing.
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new Microsoft.Extensions.Hosting.HostApplicationBuilderSettings());
+        builder.AddServiceDefaults();
+        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
+        ProbeHttpClient.Register(builder.Services);
+        var services = builder.Services.BuildServiceProvider();
+        var http = new ProbeHttpClient(services.GetRequiredService<IHttpClientFactory>());
         var monitor = new FixedOptionsMonitor<HealthProbeOptions>(options);
         var credentials = new UpstreamCredentials(new Lazy<TokenCredential>(() => credential ?? new FailingCredential()), time, NullLogger<UpstreamCredentials>.Instance);
         var prober = new BackendProber(http, credentials, store, monitor, time);
         var verdicts = new ProbeVerdicts(time);
         var round = new ProbeRound(prober, store, verdicts, monitor, NullLogger<ProbeRound>.Instance);
-        return new ProbeParts(http, credentials, prober, verdicts, round);
+        return new ProbeParts(services, credentials, prober, verdicts, round);
     }
 
     /// <summary>A Redis backend state store on a connection of its own (as a probe process has), not waiting for it to be up.</summary>
@@ -63,7 +72,7 @@ internal static class ProbeTestKit
     }
 }
 
-internal sealed class ProbeParts(ProbeHttpClient http, UpstreamCredentials credentials, BackendProber prober, ProbeVerdicts verdicts, ProbeRound round) : IDisposable
+internal sealed class ProbeParts(ServiceProvider services, UpstreamCredentials credentials, BackendProber prober, ProbeVerdicts verdicts, ProbeRound round) : IDisposable
 {
     public BackendProber Prober { get; } = prober;
     public ProbeVerdicts Verdicts { get; } = verdicts;
@@ -71,7 +80,7 @@ internal sealed class ProbeParts(ProbeHttpClient http, UpstreamCredentials crede
 
     public void Dispose()
     {
-        http.Dispose();
+        services.Dispose();
         credentials.Dispose();
     }
 }
