@@ -147,7 +147,7 @@ public sealed class BackendProberTests : IAsyncLifetime
 /// <summary>The verdict on an answer, without a network.</summary>
 public sealed class ProbeClassificationTests
 {
-    private static readonly DateTimeOffset Now = new ManualTimeProvider().GetUtcNow();
+    private static readonly DateTimeOffset Now = TestClock.Create().GetUtcNow();
     private static readonly TimeSpan ThrottleDefault = TimeSpan.FromSeconds(10);
 
     private static (HealthStatus Status, long RetryAt) Classify(HttpStatusCode code, params (string Name, string Value)[] headers)

@@ -18,7 +18,7 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     // Frozen in the middle of a minute, so a run never crosses a window boundary; the sync loops run on real time.
-    private readonly ManualTimeProvider _time = new(new DateTimeOffset(2026, 11, 1, 12, 0, 30, TimeSpan.Zero));
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 1, 12, 0, 30, TimeSpan.Zero));
     private readonly RedisServerFixture _redis = new();
     private readonly List<Replica> _replicas = [];
 
