@@ -91,15 +91,3 @@ internal sealed class ProbeTestHost : IAsyncDisposable
         await _app.DisposeAsync();
     }
 }
-
-/// <summary>Hands every logger the same <see cref="Common.CapturingLogger"/>.</summary>
-internal sealed class CapturingLoggerProvider : ILoggerProvider
-{
-    public Common.CapturingLogger Logger { get; } = new();
-
-    public ILogger CreateLogger(string categoryName) => Logger;
-
-    public void Dispose()
-    {
-    }
-}

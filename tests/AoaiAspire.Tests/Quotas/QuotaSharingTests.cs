@@ -1,6 +1,7 @@
 using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Testing;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Quotas;
 using AoaiAspire.Tests.Common;
@@ -96,24 +97,24 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(30, Admit(a, 30));
         await Wait.UntilAsync(() => UsedTokens(b) == 3_000, Deadline, "replica B learns what A spent");
 
-        var restoredLogs = a.Logger.Count(1603);
+        var restoredLogs = Count(a.Logger, 1603);
         await _redis.StopAsync();
-        await Wait.UntilAsync(() => !a.Quotas.IsShared && !b.Quotas.IsShared && a.Logger.Count(1602) > 0, Deadline, "both replicas notice Redis is gone");
+        await Wait.UntilAsync(() => !a.Quotas.IsShared && !b.Quotas.IsShared && Count(a.Logger, 1602) > 0, Deadline, "both replicas notice Redis is gone");
 
         // Each goes on alone, on what it last knew plus its own spending.
         Assert.Equal(20, Admit(a, 20));
         Assert.Equal(10, Admit(b, 10));
         Assert.Equal(5_000, UsedTokens(a));
         Assert.Equal(4_000, UsedTokens(b));
-        Assert.Equal(1, a.Logger.Count(1602));
+        Assert.Equal(1, Count(a.Logger, 1602));
         Assert.Equal(HealthStatus.Degraded, await RedisHealthAsync(a));
 
         await _redis.RestartAsync(); // an empty dataset
         await Wait.UntilAsync(() => UsedTokens(a) == 6_000 && UsedTokens(b) == 6_000, Deadline, "both replicas share the count again, Redis's lost data pushed back");
         Assert.Equal(6_000, await RedisTokensAsync(a));
-        await Wait.UntilAsync(() => a.Logger.Count(1603) > restoredLogs, Deadline, "the recovery is logged");
-        Assert.Equal(1, a.Logger.Count(1602)); // the loss, once
-        Assert.Equal(restoredLogs + 1, a.Logger.Count(1603));
+        await Wait.UntilAsync(() => Count(a.Logger, 1603) > restoredLogs, Deadline, "the recovery is logged");
+        Assert.Equal(1, Count(a.Logger, 1602)); // the loss, once
+        Assert.Equal(restoredLogs + 1, Count(a.Logger, 1603));
         Assert.Equal(HealthStatus.Healthy, await RedisHealthAsync(a));
 
         // One budget again: B spends the rest, then A is refused.
@@ -140,7 +141,7 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(refused.Uncountable);
         Assert.True(refused.RetryAfter > TimeSpan.Zero);
         Assert.True(a.Quotas.TryAdmit("batch", "chat", RequestTokens).Admitted, "a consumer that fails open still counts alone");
-        Assert.Equal(1, a.Logger.Entries.Count(e => e.EventId.Id == 1602 && e.Message.Contains("refused", StringComparison.Ordinal)));
+        Assert.Equal(1, a.Logger.Collector.GetSnapshot().Count(e => e.Id.Id == 1602 && e.Message.Contains("refused", StringComparison.Ordinal)));
 
         await _redis.RestartAsync();
         await Wait.UntilAsync(() => !a.Quotas.SharedStoreDown, Deadline, "replica A shares the counts again");
@@ -159,6 +160,8 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
 
         await Wait.UntilAsync(() => UsedTokens(replicas[1]) == 1_500, Deadline, "B sees the correction");
     }
+
+    private static int Count(FakeLogger logger, int eventId) => logger.Collector.GetSnapshot().Count(e => e.Id.Id == eventId);
 
     private static int Admit(Replica replica, int count)
     {
@@ -194,7 +197,7 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
         {
             var quotas = new ConsumerQuotas(options, quotaOptions, _time);
             var redis = await TestRedis.ConnectAsync(_redis.ConnectionString);
-            var logger = new CapturingLogger();
+            var logger = new FakeLogger();
             var synchronizer = new QuotaSynchronizer(quotas, new RedisQuotaCounts(redis.Shared), quotaOptions, TimeProvider.System, logger);
             var replica = new Replica(quotas, synchronizer, logger, redis);
             _replicas.Add(replica);
@@ -205,7 +208,7 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
         return started;
     }
 
-    private sealed record Replica(ConsumerQuotas Quotas, QuotaSynchronizer Synchronizer, CapturingLogger Logger, TestRedis Redis) : IAsyncDisposable
+    private sealed record Replica(ConsumerQuotas Quotas, QuotaSynchronizer Synchronizer, FakeLogger Logger, TestRedis Redis) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {
