@@ -23,6 +23,8 @@ internal static class GatewayErrorCodes
     public const string Throttled = "429";
     public const string Internal = "InternalServerError";
     public const string NoBackendAvailable = "ServiceUnavailable";
+    /// <summary>A 503 with a reason of its own, as <see cref="DeploymentNotFound"/> is a 404's: Redis is down and the consumer's quota fails closed.</summary>
+    public const string QuotaUnavailable = "QuotaUnavailable";
     public const string UpstreamTimeout = "GatewayTimeout";
 
     /// <summary>A body that cannot be used (empty, not JSON, wrong types): <c>BadRequest</c> like any other 400.</summary>
