@@ -157,6 +157,9 @@ public sealed class SimulatedAccount
     /// <summary>What the account has seen (requests received, throttled, failed, tokens).</summary>
     public SimulatorStats Stats { get; } = new();
 
+    /// <summary>The Responses API objects this account stores (responses, conversations) and their counters.</summary>
+    public Responses.ResponseStore Responses { get; } = new();
+
     /// <summary>The deployment names served (the configured ones, or <c>chat</c> and <c>embeddings</c> when none are).</summary>
     public IReadOnlyCollection<string> DeploymentNames => [.. Deployments.Keys];
 
@@ -167,6 +170,7 @@ public sealed class SimulatedAccount
     public void Reset()
     {
         Stats.Reset();
+        Responses.ResetCounters();
         foreach (var deployment in Deployments.Values)
         {
             deployment.Stats.Reset();

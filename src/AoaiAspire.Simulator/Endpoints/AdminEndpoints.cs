@@ -84,6 +84,7 @@ internal sealed class AdminEndpoints(AccountDirectory accounts, ILogger logger)
         writer.WriteString("name", account.Name);
         writer.WriteString("region", account.Region);
         WriteCounters(writer, account.Stats);
+        account.Responses.WriteStats(writer);
         writer.WriteStartObject("deployments");
         foreach (var deployment in account.Deployments.Values)
         {
