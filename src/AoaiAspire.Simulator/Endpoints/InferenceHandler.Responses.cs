@@ -222,7 +222,7 @@ internal sealed partial class InferenceHandler
         {
             await SimulatedLatency.DelayAsync(SimulatedLatency.StreamChunk(account.Random, options.LatencyScale, options.StreamChunkInterval), account.Time, cancellationToken);
             var count = Math.Min(options.TokensPerChunk, response.OutputTokens - start);
-            var delta = (start > 0 ? " " : "") + GeneratedText.Tokens(0, start, count);
+            var delta = GeneratedText.Tokens(0, start, count); // leading space included after the first token
             WriteEvent("response.output_text.delta", w =>
             {
                 w.WriteString("item_id", itemId);
