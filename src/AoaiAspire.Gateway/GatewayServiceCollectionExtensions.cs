@@ -1,6 +1,5 @@
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Redis;
-using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Affinity;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
@@ -76,13 +75,10 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddConsumerQuotas();
         services.AddHostedService<GatewayStartup>();
 
-        // Shared state: Redis when ConnectionStrings:redis is set, else this replica alone.
-        services.AddSingleton<IBackendStateStore>(sp => RedisConnectionOptions.FromConfiguration(sp.GetRequiredService<IConfiguration>()) is { } redis
-            ? new RedisBackendStateStore(redis, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisBackendStateStore>>())
-            : new InMemoryBackendStateStore(sp.GetRequiredService<TimeProvider>()));
+        // Shared state and quota counts: one Redis connection when ConnectionStrings:redis is set, else this replica alone.
+        builder.AddSharedBackendState(tracing: builder.Configuration.IsTelemetryExported());
         services.AddSingleton<SharedStateSynchronizer>();
         services.AddHostedService(sp => sp.GetRequiredService<SharedStateSynchronizer>());
-        services.AddHealthChecks().AddCheck<SharedStateSynchronizer>("shared-state");
         services.AddGatewayStatus();
         services.AddStatefulAffinity(builder.Configuration);
         return builder;

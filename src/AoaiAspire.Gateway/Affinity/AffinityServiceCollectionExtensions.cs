@@ -14,7 +14,8 @@ internal static class AffinityServiceCollectionExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<AffinityOptions>, AffinityOptionsValidator>();
-        services.AddSingleton<IAffinityStore>(sp => RedisConnectionOptions.FromConfiguration(sp.GetRequiredService<IConfiguration>()) is { } redis
+        // On the process's one Redis connection when ConnectionStrings:redis is set (AddSharedBackendState registers it).
+        services.AddSingleton<IAffinityStore>(sp => sp.GetService<SharedRedis>() is { } redis
             ? new RedisAffinityStore(redis, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisAffinityStore>>())
             : new LocalAffinityStore());
         services.AddSingleton<AffinityDirectory>();

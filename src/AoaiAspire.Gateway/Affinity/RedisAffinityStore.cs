@@ -1,53 +1,86 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text.Json;
 using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
+using StackExchange.Redis;
 
 namespace AoaiAspire.Gateway.Affinity;
 
 /// <summary>
 /// Owners shared through Redis: one key per object (<see cref="AffinityNames.Key"/>, expiring with the object) and a
-/// message on <see cref="AffinityNames.Channel"/> for every change, written together by one script. Its own
-/// connection (through the project's Redis client), so affinity traffic never queues behind backend-state traffic.
+/// message on <see cref="AffinityNames.Channel"/> for every change, written together by one script. On the process's
+/// one Redis connection (<see cref="SharedRedis"/>), subscribed once while connected, as the backend-state store is.
 /// </summary>
 internal sealed partial class RedisAffinityStore : IAffinityStore
 {
     // KEYS[1] = key; ARGV = value, ttl ms, channel, message.
-    private static readonly RedisScript SetScript = new("""
+    private const string SetScript = """
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         redis.call('PUBLISH', ARGV[3], ARGV[4])
         return 1
-        """);
+        """;
 
     // KEYS[1] = key; ARGV = channel, message.
-    private static readonly RedisScript DeleteScript = new("""
+    private const string DeleteScript = """
         redis.call('DEL', KEYS[1])
         redis.call('PUBLISH', ARGV[1], ARGV[2])
         return 1
-        """);
+        """;
 
-    private readonly RedisClient _client;
+    private static readonly RedisChannel Changes = RedisChannel.Literal(AffinityNames.Channel);
+
+    private readonly SharedRedis _redis;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _instanceId = SharedStateNames.NewInstanceId();
-    private RedisSubscription? _subscription;
+    private ChannelMessageQueue? _subscription;
+    private int _subscribed;
 
-    public RedisAffinityStore(RedisConnectionOptions options, TimeProvider time, ILogger<RedisAffinityStore> logger)
+    public RedisAffinityStore(SharedRedis redis, TimeProvider time, ILogger<RedisAffinityStore> logger)
     {
+        _redis = redis;
         _time = time;
         _logger = logger;
-        _client = RedisClient.Create(options, logger, time);
+        _redis.ConnectionChanged += OnConnectionChanged;
     }
 
     public bool IsShared => true;
 
     public event Action<AffinityChange>? Received;
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
-        await _client.StartAsync(cancellationToken).ConfigureAwait(false);
-        _subscription = await _client.SubscribeAsync(AffinityNames.Channel, OnMessage, cancellationToken).ConfigureAwait(false);
+        if (_redis.IsConnected)
+        {
+            TrySubscribe();
+        }
+        return Task.CompletedTask;
+    }
+
+    private void OnConnectionChanged(bool connected)
+    {
+        if (connected)
+        {
+            TrySubscribe();
+        }
+    }
+
+    /// <summary>Subscribes once, while connected; StackExchange.Redis keeps the subscription across reconnects.</summary>
+    private void TrySubscribe()
+    {
+        if (Interlocked.Exchange(ref _subscribed, 1) == 1)
+        {
+            return;
+        }
+        try
+        {
+            _subscription = _redis.Subscriber.Subscribe(Changes);
+            _subscription.OnMessage(OnMessage);
+        }
+        catch (RedisException)
+        {
+            Volatile.Write(ref _subscribed, 0); // lost again at once: the next ConnectionChanged(true) tries again
+        }
     }
 
     public async Task WriteAsync(AffinityChange change, CancellationToken cancellationToken)
@@ -60,26 +93,28 @@ internal sealed partial class RedisAffinityStore : IAffinityStore
             {
                 return;
             }
-            await _client.EvaluateAsync(SetScript, [AffinityNames.Key(change.Id)],
-                [Serialize(change, origin: null), ttl.ToString(CultureInfo.InvariantCulture), AffinityNames.Channel, message], cancellationToken).ConfigureAwait(false);
+            await _redis.Database.ScriptEvaluateAsync(SetScript, [AffinityNames.Key(change.Id)],
+                [Serialize(change, origin: null), ttl, AffinityNames.Channel, message]).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            await _client.EvaluateAsync(DeleteScript, [AffinityNames.Key(change.Id)], [AffinityNames.Channel, message], cancellationToken).ConfigureAwait(false);
+            await _redis.Database.ScriptEvaluateAsync(DeleteScript, [AffinityNames.Key(change.Id)], [AffinityNames.Channel, message])
+                .WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
     public async Task<AffinityOwner?> ReadAsync(string id, CancellationToken cancellationToken)
     {
-        var value = await _client.GetAsync(AffinityNames.Key(id), cancellationToken).ConfigureAwait(false);
+        var value = (byte[]?)await _redis.Database.StringGetAsync(AffinityNames.Key(id)).WaitAsync(cancellationToken).ConfigureAwait(false);
         return value is not null && TryParse(value, out var change, out _) && change.Id == id ? change.Owner : null;
     }
 
-    private void OnMessage(string channel, ReadOnlyMemory<byte> payload)
+    private void OnMessage(ChannelMessage message)
     {
-        if (!TryParse(payload.Span, out var change, out var origin))
+        var payload = (byte[]?)message.Message;
+        if (payload is null || !TryParse(payload, out var change, out var origin))
         {
-            LogBadMessage(_logger, payload.Length);
+            LogBadMessage(_logger, payload?.Length ?? 0);
             return;
         }
         if (origin != _instanceId)
@@ -155,11 +190,18 @@ internal sealed partial class RedisAffinityStore : IAffinityStore
 
     public async ValueTask DisposeAsync()
     {
+        _redis.ConnectionChanged -= OnConnectionChanged;
         if (_subscription is { } subscription)
         {
-            await subscription.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await subscription.UnsubscribeAsync().ConfigureAwait(false);
+            }
+            catch (RedisException)
+            {
+                // Gone with the connection.
+            }
         }
-        await _client.DisposeAsync().ConfigureAwait(false);
     }
 
     [LoggerMessage(2103, LogLevel.Warning, "An affinity message of {Length} bytes could not be read; ignored.")]

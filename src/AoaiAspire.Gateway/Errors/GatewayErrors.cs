@@ -16,6 +16,7 @@ internal static class GatewayErrorCodes
     public const string UnsupportedMediaType = "415";
     public const string Throttled = "429";
     public const string NoBackendAvailable = "NoBackendAvailable";
+    public const string QuotaUnavailable = "QuotaUnavailable";
     public const string UpstreamTimeout = "504";
     public const string Internal = "InternalServerError";
 }

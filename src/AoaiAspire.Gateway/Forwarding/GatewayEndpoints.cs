@@ -206,6 +206,14 @@ internal static partial class GatewayEndpoints
             var estimate = isJson ? TokenEstimator.Estimate(info, embeddings, gateway.Tokens.DefaultCompletionTokens) : 0;
             var quotas = services.GetRequiredService<IConsumerQuotas>();
             var decision = quotas.TryAdmit(consumer.Name, route.Name, estimate);
+            if (decision.Uncountable)
+            {
+                telemetry.Rejected("consumer_quota_uncountable");
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, GatewayErrorCodes.QuotaUnavailable,
+                    $"Consumer '{consumer.Name}' has a rate limit that cannot be counted right now (the gateway's shared quota store is unreachable). Please retry after {Math.Max(1, Math.Ceiling(decision.RetryAfter.TotalSeconds))} seconds.",
+                    decision.RetryAfter).ConfigureAwait(false);
+                return;
+            }
             if (!decision.Admitted)
             {
                 SetRemaining(context.Response, decision);

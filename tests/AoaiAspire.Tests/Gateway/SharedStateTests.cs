@@ -38,7 +38,7 @@ public sealed class SharedStateTests : IAsyncLifetime
     }
 
     private static async Task<HealthStatus> HealthAsync(GatewayTestHost gateway)
-        => (await gateway.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Name == "shared-state")).Status;
+        => (await gateway.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Name == AoaiAspire.Backends.Redis.SharedRedis.HealthCheckName)).Status;
 
     private static long ThrottledUntil(GatewayTestHost gateway, string backend)
     {

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using AoaiAspire.Backends.Redis;
+using StackExchange.Redis;
 using AoaiAspire.Backends.State;
 using AoaiAspire.HealthProbe.Health;
 using AoaiAspire.HealthProbe.Probing;
@@ -28,11 +28,11 @@ public sealed class HealthProbeWorkerTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _simulators.DisposeAsync();
 
-    private static async Task<BackendHealthReport?> ReadReportAsync(RedisClient client, string backend)
+    private static async Task<BackendHealthReport?> ReadReportAsync(TestRedis client, string backend)
     {
         try
         {
-            var json = await client.GetAsync(SharedStateNames.HealthKey(backend));
+            var json = (byte[]?)await client.Database.StringGetAsync(SharedStateNames.HealthKey(backend));
             return json is null ? null : JsonSerializer.Deserialize(json, SharedStateJsonContext.Default.BackendHealthReport);
         }
         catch (RedisException)
@@ -55,8 +55,7 @@ public sealed class HealthProbeWorkerTests : IAsyncLifetime
         await redis.StartAsync();
         await using var host = await ProbeTestHost.StartAsync(ProbeTestHost.Settings(_simulators, redis.ConnectionString));
         var verdicts = host.Services.GetRequiredService<ProbeVerdicts>();
-        await using var client = RedisClient.Create(RedisConnectionOptions.Parse(redis.ConnectionString), NullLogger.Instance, TimeProvider.System);
-        await client.StartAsync();
+        await using var client = await TestRedis.ConnectAsync(redis.ConnectionString);
 
         await Wait.UntilAsync(async () => verdicts.Rounds >= 1
             && await ReadReportAsync(client, "eastus") is { Status: HealthStatus.Healthy }

@@ -51,7 +51,7 @@ internal sealed class ProbeTestHost : IAsyncDisposable
         }
         builder.AddServiceDefaults();
         builder.AddHealthProbeOptions();
-        builder.AddSharedBackendState();
+        AoaiAspire.Backends.Redis.SharedRedisExtensions.AddSharedBackendState(builder, tracing: false);
         builder.AddBackendProbing();
         builder.AddProbeHealthCheck();
         var app = builder.Build();

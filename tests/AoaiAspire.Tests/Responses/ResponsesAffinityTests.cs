@@ -78,20 +78,26 @@ public sealed class ResponsesAffinityTests(RedisServerFixture redis) : IClassFix
         }
 
         // Usage was read from the JSON bodies and from response.completed, cached tokens included, per backend.
-        var (prompt, completion, cached) = (0L, 0L, 0L);
-        foreach (var gateway in new[] { kit.A, kit.B })
+        // (A replica records it once the body has gone out, so the last turn's may land just after the caller has it.)
+        var expected = (first.Usage.InputTokenCount + second.Usage.InputTokenCount + third.Usage.InputTokenCount,
+            first.Usage.OutputTokenCount + second.Usage.OutputTokenCount + third.Usage.OutputTokenCount,
+            second.Usage.InputTokenDetails.CachedTokenCount + third.Usage.InputTokenDetails.CachedTokenCount);
+        (long, long, long) Recorded()
         {
-            foreach (var (key, counters) in gateway.Services.GetRequiredService<UsageLedger>().Snapshot())
+            var (prompt, completion, cached) = (0L, 0L, 0L);
+            foreach (var gateway in new[] { kit.A, kit.B })
             {
-                Assert.Equal(owner.Name, key.Backend);
-                Assert.Equal(ResponsesTestKit.Model, key.Deployment);
-                Assert.Equal("app", key.Consumer);
-                (prompt, completion, cached) = (prompt + counters.PromptTokens, completion + counters.CompletionTokens, cached + counters.CachedTokens);
+                foreach (var (key, counters) in gateway.Services.GetRequiredService<UsageLedger>().Snapshot())
+                {
+                    Assert.Equal(owner.Name, key.Backend);
+                    Assert.Equal(ResponsesTestKit.Model, key.Deployment);
+                    Assert.Equal("app", key.Consumer);
+                    (prompt, completion, cached) = (prompt + counters.PromptTokens, completion + counters.CompletionTokens, cached + counters.CachedTokens);
+                }
             }
+            return (prompt, completion, cached);
         }
-        Assert.Equal(first.Usage.InputTokenCount + second.Usage.InputTokenCount + third.Usage.InputTokenCount, prompt);
-        Assert.Equal(first.Usage.OutputTokenCount + second.Usage.OutputTokenCount + third.Usage.OutputTokenCount, completion);
-        Assert.Equal(second.Usage.InputTokenDetails.CachedTokenCount + third.Usage.InputTokenDetails.CachedTokenCount, cached);
+        await Wait.UntilAsync(() => Recorded() == expected, because: $"usage recorded {Recorded()}, expected {expected}");
 
         // Retrieve and list input items through the replica that did not create; delete through the other one.
         ResponseResult again = await b.GetResponseAsync(first.Id);
