@@ -1,5 +1,6 @@
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Redis;
+using AoaiAspire.Gateway.Affinity;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;
@@ -8,6 +9,7 @@ using AoaiAspire.Gateway.Health;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Gateway.Quotas;
 using AoaiAspire.Gateway.Realtime;
+using AoaiAspire.Gateway.Responses;
 using AoaiAspire.Gateway.Status;
 using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
@@ -81,6 +83,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SharedStateSynchronizer>());
         services.AddGatewayStatus();
         builder.AddGatewayRealtime();
+        services.AddStatefulAffinity(builder.Configuration);
         return builder;
     }
 
@@ -97,6 +100,7 @@ internal static partial class GatewayServiceCollectionExtensions
         app.UseGatewayErrors();
         app.MapDefaultEndpoints();
         app.MapGatewayRealtime();
+        app.MapResponses();
         app.MapGateway();
         app.MapGatewayStatus();
         return app;

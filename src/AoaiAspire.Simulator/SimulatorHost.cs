@@ -160,6 +160,8 @@ public sealed class SimulatedAccount
 
     /// <summary>What the account's realtime WebSocket has seen (sessions, events, turns, tokens).</summary>
     public Realtime.SimulatorRealtimeStats Realtime { get; } = new();
+    /// <summary>The Responses API objects this account stores (responses, conversations) and their counters.</summary>
+    public Responses.ResponseStore Responses { get; } = new();
 
     /// <summary>The deployment names served (the configured ones, or <c>chat</c> and <c>embeddings</c> when none are).</summary>
     public IReadOnlyCollection<string> DeploymentNames => [.. Deployments.Keys];
@@ -172,6 +174,7 @@ public sealed class SimulatedAccount
     {
         Stats.Reset();
         Realtime.Reset();
+        Responses.ResetCounters();
         foreach (var deployment in Deployments.Values)
         {
             deployment.Stats.Reset();

@@ -3,6 +3,7 @@ using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;
 using AoaiAspire.Gateway.Quotas;
+using AoaiAspire.Gateway.Responses;
 using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
 using Microsoft.AspNetCore.Http.Features;
@@ -17,11 +18,11 @@ internal static partial class GatewayEndpoints
     private static readonly HashSet<string> Operations = new(StringComparer.Ordinal)
     {
         "chat/completions", "completions", "embeddings", "images/generations",
-        "audio/transcriptions", "audio/translations", "audio/speech",
+        "audio/transcriptions", "audio/translations", "audio/speech", "responses",
     };
 
     /// <summary>Operations whose body is JSON; other operations (audio) take multipart forms.</summary>
-    private static readonly HashSet<string> JsonOperations = new(StringComparer.Ordinal) { "chat/completions", "completions", "embeddings", "images/generations", "audio/speech" };
+    private static readonly HashSet<string> JsonOperations = new(StringComparer.Ordinal) { "chat/completions", "completions", "embeddings", "images/generations", "audio/speech", "responses" };
 
     public static IEndpointRouteBuilder MapGateway(this IEndpointRouteBuilder endpoints)
     {
@@ -33,7 +34,8 @@ internal static partial class GatewayEndpoints
         return endpoints;
     }
 
-    private static async Task HandleAsync(HttpContext context, string? deployment, string operation)
+    /// <param name="accountPath">For the Responses API: the account-wide path sent upstream (<c>v1/responses</c>, or <c>responses</c> for the preview path).</param>
+    internal static async Task HandleAsync(HttpContext context, string? deployment, string operation, string? accountPath = null)
     {
         var services = context.RequestServices;
         var telemetry = services.GetRequiredService<GatewayTelemetry>();
@@ -81,7 +83,7 @@ internal static partial class GatewayEndpoints
         }
         try
         {
-            await HandleAuthenticatedAsync(context, deployment, operation, consumer, telemetry, time, arrivedAt).ConfigureAwait(false);
+            await HandleAuthenticatedAsync(context, deployment, operation, consumer, telemetry, time, arrivedAt, accountPath).ConfigureAwait(false);
         }
         finally
         {
@@ -89,7 +91,7 @@ internal static partial class GatewayEndpoints
         }
     }
 
-    private static async Task HandleAuthenticatedAsync(HttpContext context, string? deployment, string operation, Consumer consumer, GatewayTelemetry telemetry, TimeProvider time, long arrivedAt)
+    private static async Task HandleAuthenticatedAsync(HttpContext context, string? deployment, string operation, Consumer consumer, GatewayTelemetry telemetry, TimeProvider time, long arrivedAt, string? accountPath)
     {
         var services = context.RequestServices;
         var isModels = operation == "models";
@@ -97,6 +99,14 @@ internal static partial class GatewayEndpoints
         if (isModels)
         {
             await WriteModelsAsync(context, catalog, consumer).ConfigureAwait(false);
+            return;
+        }
+        if (operation == ResponsesEndpoints.CreateOperation && deployment is not null)
+        {
+            // Azure OpenAI serves the Responses API account-wide only (deployment in 'model'): there is no such path.
+            telemetry.Rejected("unknown_operation");
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, GatewayErrorCodes.NotFound,
+                "The Responses API has no deployment path: POST /openai/v1/responses with the deployment in 'model'.").ConfigureAwait(false);
             return;
         }
         if (!Operations.Contains(operation))
@@ -186,6 +196,19 @@ internal static partial class GatewayEndpoints
                 return;
             }
 
+            // Responses: the backend that holds a named previous response or conversation must serve it.
+            ResponsesCall? stateful = null;
+            if (operation == ResponsesEndpoints.CreateOperation)
+            {
+                stateful = ResponsesCall.ForCreate(services.GetRequiredService<Affinity.AffinityDirectory>(), info, body.Span, route, consumer.Name, accountPath ?? ResponsesEndpoints.V1Path);
+                if (stateful.Refusal is { } refusal)
+                {
+                    telemetry.Rejected("bad_request", route.Name);
+                    await GatewayErrors.WriteAsync(context, refusal.Status, refusal.Code, refusal.Message).ConfigureAwait(false);
+                    return;
+                }
+            }
+
             // Admit: the consumer's quota is charged with the estimate now and corrected with the real usage after.
             var embeddings = operation == "embeddings";
             var estimate = isJson ? TokenEstimator.Estimate(info, embeddings, gateway.Tokens.DefaultCompletionTokens) : 0;
@@ -210,12 +233,23 @@ internal static partial class GatewayEndpoints
             }
 
             var usageMode = !info.Stream ? UsageMode.Json
-                : info.IncludeUsage == true ? UsageMode.StreamCallerAsked
+                : info.IncludeUsage == true || stateful is not null ? UsageMode.StreamCallerAsked
                 : info.IncludeUsage is null && !info.HasStreamOptions && operation is "chat/completions" or "completions" ? UsageMode.StreamGatewayAsked
                 : UsageMode.StreamNone;
             var request = new ForwardRequest(route, operation, context.Request.QueryString.Value ?? "", body.Memory, contentType, consumer.Name,
-                estimate, isJson ? TokenEstimator.PromptTokens(info) : 0, usageMode, arrivedAt, decision.RemainingTokens, decision.RemainingRequests);
-            var result = await services.GetRequiredService<GatewayForwarder>().ForwardAsync(context, request).ConfigureAwait(false);
+                estimate, isJson ? TokenEstimator.PromptTokens(info) : 0, usageMode, arrivedAt, decision.RemainingTokens, decision.RemainingRequests)
+            {
+                Stateful = stateful,
+            };
+            ForwardResult result;
+            try
+            {
+                result = await services.GetRequiredService<GatewayForwarder>().ForwardAsync(context, request).ConfigureAwait(false);
+            }
+            finally
+            {
+                stateful?.Release();
+            }
 
             // Account.
             quotas.Correct(decision.Reservation, result.Answered ? result.Usage.TotalTokens : 0);
@@ -233,7 +267,7 @@ internal static partial class GatewayEndpoints
         }
     }
 
-    private static partial class AuthenticationLog
+    internal static partial class AuthenticationLog
     {
         public const string Category = "AoaiAspire.Gateway.Authentication";
 

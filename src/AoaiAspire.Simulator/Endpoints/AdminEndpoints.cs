@@ -94,6 +94,7 @@ internal sealed class AdminEndpoints(AccountDirectory accounts, ILogger logger)
         writer.WriteNumber("inputTokens", realtime.InputTokens);
         writer.WriteNumber("outputTokens", realtime.OutputTokens);
         writer.WriteEndObject();
+        account.Responses.WriteStats(writer);
         writer.WriteStartObject("deployments");
         foreach (var deployment in account.Deployments.Values)
         {

@@ -22,7 +22,7 @@ namespace AoaiAspire.Simulator.Endpoints;
 /// 6. simulated latency and the answer (JSON, or an SSE stream flushed chunk by chunk).
 /// Faults are read once per request from <see cref="SimulatedAccount.Faults"/>, so a change applies to the next request.
 /// </remarks>
-internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger, CancellationToken stopping)
+internal sealed partial class InferenceHandler(AccountDirectory accounts, ILogger logger, CancellationToken stopping)
 {
     private static ReadOnlySpan<byte> DataPrefix => "data: "u8;
     private static ReadOnlySpan<byte> EventEnd => "\n\n"u8;
