@@ -1,0 +1,87 @@
+using System.Net;
+using AoaiAspire.AppHost.Tests.Common;
+using AoaiAspire.Tests.Common;
+
+namespace AoaiAspire.AppHost.Tests;
+
+/// <summary>
+/// What the composition adds over one gateway: replicas that act as one through the AppHost's Redis, and regions that
+/// can disappear. Counted on the simulators' own counters (GET /admin/stats), not on what the gateway says.
+/// </summary>
+[Collection(RunningAppCollection.Name)]
+public sealed class SharedStateTests(RunningAppFixture fixture)
+{
+    [Fact]
+    public async Task ThrottleSeenByOneReplicaIsHonouredByTheOther()
+    {
+        var replicas = await Replicas.GatewayReplicasAsync(fixture.App, 2);
+        using var first = new HttpClient { BaseAddress = replicas[0] };
+        using var second = new HttpClient { BaseAddress = replicas[1] };
+        using var eastus = fixture.App.CreateHttpClient("sim-eastus", "http");
+
+        await AppClients.SetFaultsAsync(eastus, """{"ForceThrottle":"00:00:45"}""");
+        try
+        {
+            // The first replica alone meets eastus's 429 (eastus and eastus2 share priority 1); every caller still gets 200.
+            var (_, throttledBefore) = await AppClients.SimulatorCountsAsync(eastus);
+            for (var i = 0; i < 40 && (await AppClients.SimulatorCountsAsync(eastus)).Throttled == throttledBefore; i++)
+            {
+                using var response = await AppClients.PostChatAsync(first);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            var (requestsAfterFirst, throttledAfterFirst) = await AppClients.SimulatorCountsAsync(eastus);
+            Assert.True(throttledAfterFirst > throttledBefore, "the first replica should have been throttled by eastus");
+
+            // The second replica has not sent anything to eastus, yet learns of the throttle through Redis ...
+            await Wait.UntilAsync(
+                async () => (await AppClients.BackendsAsync(second))["eastus"].GetProperty("state").GetString() == "throttled",
+                RunningAppFixture.WaitTimeout, "the second replica should see eastus throttled through Redis");
+
+            // ... and honours it: 20 calls, all answered, none of them reaching eastus.
+            for (var i = 0; i < 20; i++)
+            {
+                using var response = await AppClients.PostChatAsync(second);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            Assert.Equal((requestsAfterFirst, throttledAfterFirst), await AppClients.SimulatorCountsAsync(eastus));
+        }
+        finally
+        {
+            await AppClients.SetFaultsAsync(eastus, "{}");
+        }
+    }
+
+    [Fact]
+    public async Task SimulatorStoppedThroughTheAppModelIsRoutedAround()
+    {
+        using var gateway = fixture.App.CreateHttpClient("gateway", "http");
+        var stop = await fixture.App.ResourceCommands.ExecuteCommandAsync("sim-eastus2", KnownResourceCommands.StopCommand)
+            .WaitAsync(RunningAppFixture.WaitTimeout);
+        Assert.True(stop.Success, stop.Message);
+        try
+        {
+            await fixture.App.ResourceNotifications.WaitForResourceAsync("sim-eastus2", KnownResourceStates.Exited)
+                .WaitAsync(RunningAppFixture.WaitTimeout);
+
+            // eastus2 is in priority group 1: the gateway meets it down and must answer every caller from elsewhere.
+            var backends = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < 20; i++)
+            {
+                using var response = await AppClients.PostChatAsync(gateway);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                backends.Add(response.Headers.GetValues("x-aoai-backend").Single());
+            }
+
+            Assert.DoesNotContain("eastus2", backends);
+        }
+        finally
+        {
+            var start = await fixture.App.ResourceCommands.ExecuteCommandAsync("sim-eastus2", KnownResourceCommands.StartCommand)
+                .WaitAsync(RunningAppFixture.WaitTimeout);
+            Assert.True(start.Success, start.Message);
+            await fixture.App.ResourceNotifications.WaitForResourceHealthyAsync("sim-eastus2").WaitAsync(RunningAppFixture.WaitTimeout);
+        }
+    }
+}
