@@ -49,20 +49,14 @@ internal static class AppClients
         response.EnsureSuccessStatusCode();
     }
 
-    /// <summary>A simulator's own counters (GET /admin/stats), summed over its deployments.</summary>
+    /// <summary>
+    /// A simulator's own counters for its <c>chat</c> deployment (GET /admin/stats): what callers' chat calls did there.
+    /// The probe's model-list calls count only at account level, so they do not show here.
+    /// </summary>
     public static async Task<(long Requests, long Throttled)> SimulatorCountsAsync(HttpClient simulator)
     {
         using var stats = JsonDocument.Parse(await simulator.GetStringAsync("/admin/stats").WaitAsync(RequestTimeout));
-        return (Sum(stats.RootElement, "requests"), Sum(stats.RootElement, "throttled"));
-
-        static long Sum(JsonElement element, string name) => element.ValueKind switch
-        {
-            JsonValueKind.Object => element.EnumerateObject().Sum(p =>
-                string.Equals(p.Name, name, StringComparison.Ordinal) && p.Value.ValueKind == JsonValueKind.Number
-                    ? p.Value.GetInt64()
-                    : Sum(p.Value, name)),
-            JsonValueKind.Array => element.EnumerateArray().Sum(e => Sum(e, name)),
-            _ => 0,
-        };
+        var chat = stats.RootElement.GetProperty("deployments").GetProperty("chat");
+        return (chat.GetProperty("requests").GetInt64(), chat.GetProperty("throttled").GetInt64());
     }
 }

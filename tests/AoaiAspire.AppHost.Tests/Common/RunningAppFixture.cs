@@ -22,6 +22,9 @@ public sealed class RunningAppFixture : IAsyncLifetime
     /// <summary>Bound of every wait inside a test.</summary>
     public static readonly TimeSpan WaitTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>Bound of a resource stopping or restarting (a restart is a new `dotnet run` of the project).</summary>
+    public static readonly TimeSpan RestartTimeout = TimeSpan.FromMinutes(3);
+
     public static readonly string[] Simulators = ["sim-eastus", "sim-eastus2", "sim-canadaeast"];
 
     private DistributedApplication? _app;
@@ -41,8 +44,9 @@ public sealed class RunningAppFixture : IAsyncLifetime
                 "--Parameters:simulator-key=test-simulator-key-0123456789",
                 "--AoaiAspire:UseAzureOpenAI=false",
                 "--AoaiAspire:SimulatorLatencyScale=0",
-                // One probe round at start-up and none during a test: probe calls would count in a simulator's /admin/stats.
-                "--AoaiAspire:HealthProbeInterval=01:00:00",
+                // Fresh verdicts throughout (the gateway trusts one for a minute); the probe's calls do not count in a
+                // deployment's /admin/stats, which is what the tests read.
+                "--AoaiAspire:HealthProbeInterval=00:00:02",
                 // The dashboard runs too (the browser test screenshots it), without a login token.
                 "--ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS=true",
             ],
