@@ -86,8 +86,10 @@ public sealed class InfraTemplateTests
     public void GatewayBackendsPointAtTheAccountsEndpointsWithNoKey()
     {
         // main.bicep hands the apps module one backend per region, its endpoint the account module's output ...
-        var backends = Resources.GetProperty("apps").GetProperty("properties").GetProperty("parameters").GetProperty("backends").GetProperty("value");
-        var input = Assert.Single(backends.GetProperty("copy").EnumerateArray()).GetProperty("input").GetString()!;
+        var backends = Resources.GetProperty("apps").GetProperty("properties").GetProperty("parameters").GetProperty("backends");
+        var copy = Assert.Single(backends.GetProperty("copy").EnumerateArray());
+        Assert.Equal("[length(parameters('openAiRegions'))]", copy.GetProperty("count").GetString());
+        var input = copy.GetProperty("input").GetString()!;
         Assert.Contains("'endpoint', reference(format('openAi[{0}]', copyIndex('value'))).outputs.endpoint.value", input, StringComparison.Ordinal);
         Assert.Contains("'name', parameters('openAiRegions')[copyIndex('value')].name", input, StringComparison.Ordinal);
 

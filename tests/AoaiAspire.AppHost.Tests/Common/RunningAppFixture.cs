@@ -44,9 +44,9 @@ public sealed class RunningAppFixture : IAsyncLifetime
                 "--Parameters:simulator-key=test-simulator-key-0123456789",
                 "--AoaiAspire:UseAzureOpenAI=false",
                 "--AoaiAspire:SimulatorLatencyScale=0",
-                // Fresh verdicts throughout (the gateway trusts one for a minute); the probe's calls do not count in a
+                // Fresh verdicts throughout (every 5 s, the shortest the probe accepts with its 5 s timeout; the gateway trusts one for a minute); the probe's calls do not count in a
                 // deployment's /admin/stats, which is what the tests read.
-                "--AoaiAspire:HealthProbeInterval=00:00:02",
+                "--AoaiAspire:HealthProbeInterval=00:00:05",
                 // The dashboard runs too (the browser test screenshots it), without a login token.
                 "--ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS=true",
             ],
@@ -57,7 +57,14 @@ public sealed class RunningAppFixture : IAsyncLifetime
         await _app.StartAsync(cts.Token);
         foreach (var resource in AppResourceNames(_app))
         {
-            await _app.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
+            try
+            {
+                await _app.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
+            }
+            catch (OperationCanceledException) when (cts.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Resource '{resource}' was not healthy within {StartTimeout} of the start.");
+            }
         }
 
         StartDuration = stopwatch.Elapsed;
