@@ -60,6 +60,12 @@ var gateway = builder.AddProject<Projects.AoaiAspire_Gateway>("gateway")
     .WithEnvironment("Gateway__Routing__Policy", options.Gateway.RoutingPolicy)
     .WithHttpHealthCheck("/health")
     .PrintAddressWhenReady();
+if (!builder.ExecutionContext.IsPublishMode && !options.UseAzureOpenAI)
+{
+    // A simulator stopped from the dashboard leaves the orchestrator's proxy listening on its port: without a
+    // shorter wait, the gateway's first call there would wait the default 100 s for a first byte before retrying.
+    gateway.WithEnvironment("Gateway__Upstream__FirstByteTimeout", "00:00:20");
+}
 #if AOAI_ASPIRE_AZURE
 gateway.PublishAsScalableContainerApp(options.Gateway);
 #endif

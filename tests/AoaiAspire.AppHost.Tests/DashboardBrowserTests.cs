@@ -1,5 +1,6 @@
 using AoaiAspire.AppHost.Tests.Common;
 using Microsoft.Playwright;
+using AoaiAspire.Tests.Common;
 using static Microsoft.Playwright.Assertions;
 
 namespace AoaiAspire.AppHost.Tests;
@@ -41,16 +42,18 @@ public sealed class DashboardBrowserTests(RunningAppFixture fixture)
 
         await page.GotoAsync(dashboard.ToString());
 
-        // One row per resource (a row per gateway replica), each Running.
-        var grid = page.Locator("fluent-data-grid, [role=grid]").First;
-        await Expect(grid).ToBeVisibleAsync();
+        // The resources table: every resource the AppHost declares, each Running (a gateway row per replica, or one
+        // row grouping them), none Unhealthy.
+        var table = page.GetByRole(AriaRole.Region, new() { Name = "Resources" }).GetByRole(AriaRole.Table);
+        await Expect(table).ToBeVisibleAsync(new() { Timeout = Timeout });
         foreach (var name in new[] { "redis", "sim-eastus", "sim-eastus2", "sim-canadaeast", "health-probe", "gateway" })
         {
-            await Expect(grid.GetByText(name, new() { Exact = false }).First).ToBeVisibleAsync();
+            await Expect(table.GetByText(name, new() { Exact = false }).First).ToBeVisibleAsync(new() { Timeout = Timeout });
         }
 
-        await Expect(grid.GetByText("Running", new() { Exact = true })).ToHaveCountAsync(7, new() { Timeout = Timeout });
-        await Expect(grid.GetByText("Unhealthy", new() { Exact = false })).ToHaveCountAsync(0);
+        var running = table.GetByText("Running", new() { Exact = true });
+        await Wait.UntilAsync(async () => await running.CountAsync() >= 6, RunningAppFixture.WaitTimeout, "six resources Running in the dashboard");
+        Assert.Equal(0, await table.GetByText("Unhealthy", new() { Exact = false }).CountAsync());
 
         var screenshot = Path.Combine(AppContext.BaseDirectory, "aspire-dashboard.png");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot });

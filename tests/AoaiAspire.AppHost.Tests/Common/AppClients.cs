@@ -20,14 +20,14 @@ internal static class AppClients
             RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries: 0),
         });
 
-    public static async Task<HttpResponseMessage> PostChatAsync(HttpClient gateway, string key = RunningAppFixture.CallerKey)
+    public static async Task<HttpResponseMessage> PostChatAsync(HttpClient gateway, string key = RunningAppFixture.CallerKey, TimeSpan? timeout = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/openai/deployments/chat/chat/completions?api-version=2024-10-21")
         {
             Content = new StringContent("""{"messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}""", Encoding.UTF8, "application/json"),
         };
         request.Headers.Add("api-key", key);
-        return await gateway.SendAsync(request).WaitAsync(RequestTimeout);
+        return await gateway.SendAsync(request).WaitAsync(timeout ?? RequestTimeout);
     }
 
     /// <summary>GET /admin/backends of one replica (admin key): the backends as that replica sees them.</summary>
