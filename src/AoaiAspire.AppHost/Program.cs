@@ -3,7 +3,7 @@ using Aspire.Hosting;
 using AoaiAspire.AppHost;
 using AoaiAspire.AppHost.Redis;
 #if AOAI_ASPIRE_AZURE
-using AoaiAspire.AppHost.Azure;
+using AoaiAspire.AppHost.AzurePublishing;
 #endif
 
 var builder = DistributedApplication.CreateBuilder(args);

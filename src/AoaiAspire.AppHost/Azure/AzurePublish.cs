@@ -6,7 +6,7 @@ using Azure.Core;
 using Azure.Provisioning.AppContainers;
 using Azure.Provisioning.CognitiveServices;
 
-namespace AoaiAspire.AppHost.Azure;
+namespace AoaiAspire.AppHost.AzurePublishing;
 
 /// <summary>
 /// The Aspire-native Azure publish model, compiled only with <c>-p:AoaiAspireAzure=true</c> (symbol
