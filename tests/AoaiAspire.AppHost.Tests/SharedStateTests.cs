@@ -20,6 +20,13 @@ public sealed class SharedStateTests(RunningAppFixture fixture)
         using var second = new HttpClient { BaseAddress = replicas[1] };
         using var eastus = fixture.App.CreateHttpClient("sim-eastus", "http");
 
+        // The probe would also see eastus throttled (every 5 s) and tell both replicas, which is not the path under test:
+        // start right after a probe round, so the first replica meets the 429 itself well before the next one.
+        var lastRound = ProbeCheckedAt(await AppClients.BackendsAsync(first));
+        await Wait.UntilAsync(
+            async () => ProbeCheckedAt(await AppClients.BackendsAsync(first)) != lastRound,
+            RunningAppFixture.WaitTimeout, "a probe round should reach the first replica");
+
         await AppClients.SetFaultsAsync(eastus, """{"ForceThrottle":"00:00:45"}""");
         try
         {
@@ -53,6 +60,9 @@ public sealed class SharedStateTests(RunningAppFixture fixture)
             await AppClients.SetFaultsAsync(eastus, "{}");
         }
     }
+
+    private static string? ProbeCheckedAt(Dictionary<string, JsonElement> backends)
+        => backends["eastus"].GetProperty("probe").GetProperty("checkedAt").ToString();
 
     [Fact]
     public async Task SimulatorStoppedThroughTheAppModelIsRoutedAround()
