@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using AoaiAspire.AppHost.Redis;
 using Microsoft.Extensions.Configuration;
 
 namespace AoaiAspire.AppHost;
@@ -55,6 +56,9 @@ internal sealed partial class AoaiAspireOptions
     /// <summary>How often the health probe checks every backend (<c>HealthProbe__Interval</c>). Default 10 s.</summary>
     public TimeSpan HealthProbeInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How Redis runs in run mode (<c>AoaiAspire:Redis:Mode</c>: Auto, Container, Process).</summary>
+    public RedisOptions Redis { get; set; } = new();
+
     /// <summary>Run mode: multiplies each simulated region's latency scale; 0 answers at once (tests). Default 1.</summary>
     public double SimulatorLatencyScale { get; set; } = 1.0;
 
@@ -107,6 +111,11 @@ internal sealed partial class AoaiAspireOptions
         {
             throw new InvalidOperationException(
                 $"{SectionName}:Gateway: need 1 <= Replicas <= MaxReplicas and ConcurrentRequests >= 1; got {Gateway.Replicas}, {Gateway.MaxReplicas}, {Gateway.ConcurrentRequests}.");
+        }
+
+        if (Gateway.LocalPort is < 1 or > 65535)
+        {
+            throw new InvalidOperationException($"{SectionName}:Gateway:LocalPort must be a TCP port (1-65535); got {Gateway.LocalPort}.");
         }
 
         if (HealthProbeInterval <= TimeSpan.Zero)
@@ -169,6 +178,12 @@ internal sealed class GatewayScaleOptions
 {
     /// <summary>Replicas in run mode, and the minimum replica count in Azure Container Apps. Default 2.</summary>
     public int Replicas { get; set; } = 2;
+
+    /// <summary>
+    /// Run mode: the fixed local port of the gateway (all replicas behind it), <c>http://localhost:{LocalPort}</c>. Default 5080.
+    /// Tests randomise it.
+    /// </summary>
+    public int LocalPort { get; set; } = 5080;
 
     /// <summary>Maximum replica count in Azure Container Apps. Default 10.</summary>
     public int MaxReplicas { get; set; } = 10;

@@ -1,6 +1,6 @@
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Redis;
-using AoaiAspire.Backends.State;
+using AoaiAspire.Gateway.Affinity;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;
@@ -8,6 +8,8 @@ using AoaiAspire.Gateway.Forwarding;
 using AoaiAspire.Gateway.Health;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Gateway.Quotas;
+using AoaiAspire.Gateway.Realtime;
+using AoaiAspire.Gateway.Responses;
 using AoaiAspire.Gateway.Status;
 using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
@@ -44,7 +46,7 @@ internal static partial class GatewayServiceCollectionExtensions
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = startup.MaxRequestBodySize;
             kestrel.Limits.MaxConcurrentConnections = limits.MaxConcurrentConnections;
-            kestrel.Limits.MaxConcurrentUpgradedConnections = 0;
+            // MaxConcurrentUpgradedConnections: Gateway:Realtime:MaxConcurrentSessions (AddGatewayRealtime).
             kestrel.Limits.MaxRequestHeadersTotalSize = limits.MaxRequestHeadersTotalSize;
             kestrel.Limits.MaxRequestHeaderCount = limits.MaxRequestHeaderCount;
             kestrel.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout > TimeSpan.Zero ? limits.RequestHeadersTimeout : TimeSpan.FromSeconds(15);
@@ -75,14 +77,13 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddConsumerQuotas();
         services.AddHostedService<GatewayStartup>();
 
-        // Shared state: Redis when ConnectionStrings:redis is set, else this replica alone.
-        services.AddSingleton<IBackendStateStore>(sp => RedisConnectionOptions.FromConfiguration(sp.GetRequiredService<IConfiguration>()) is { } redis
-            ? new RedisBackendStateStore(redis, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisBackendStateStore>>())
-            : new InMemoryBackendStateStore(sp.GetRequiredService<TimeProvider>()));
+        // Shared state and quota counts: one Redis connection when ConnectionStrings:redis is set, else this replica alone.
+        builder.AddSharedBackendState(tracing: builder.Configuration.IsTelemetryExported());
         services.AddSingleton<SharedStateSynchronizer>();
         services.AddHostedService(sp => sp.GetRequiredService<SharedStateSynchronizer>());
-        services.AddHealthChecks().AddCheck<SharedStateSynchronizer>("shared-state");
         services.AddGatewayStatus();
+        builder.AddGatewayRealtime();
+        services.AddStatefulAffinity(builder.Configuration);
         return builder;
     }
 
@@ -98,6 +99,8 @@ internal static partial class GatewayServiceCollectionExtensions
     {
         app.UseGatewayErrors();
         app.MapDefaultEndpoints();
+        app.MapGatewayRealtime();
+        app.MapResponses();
         app.MapGateway();
         app.MapGatewayStatus();
         return app;
@@ -111,7 +114,7 @@ internal static partial class GatewayServiceCollectionExtensions
             var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
             if (error is BadHttpRequestException bad)
             {
-                await GatewayErrors.WriteAsync(context, bad.StatusCode, bad.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture), bad.Message).ConfigureAwait(false);
+                await GatewayErrors.WriteAsync(context, bad.StatusCode, GatewayErrorCodes.ForStatus(bad.StatusCode), bad.Message).ConfigureAwait(false);
                 return;
             }
             if (error is IOException)
@@ -127,7 +130,7 @@ internal static partial class GatewayServiceCollectionExtensions
             var context = status.HttpContext;
             if (context.Response.ContentLength is null && context.Response.ContentType is null)
             {
-                await GatewayErrors.WriteAsync(context, context.Response.StatusCode, context.Response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                await GatewayErrors.WriteAsync(context, context.Response.StatusCode, GatewayErrorCodes.ForStatus(context.Response.StatusCode),
                     context.Response.StatusCode == 404 ? "Resource not found." : "The request could not be processed.").ConfigureAwait(false);
             }
         });

@@ -1,6 +1,4 @@
 using AoaiAspire.Backends.Upstream;
-using AoaiAspire.Backends.Redis;
-using AoaiAspire.Backends.State;
 using AoaiAspire.HealthProbe.Configuration;
 using AoaiAspire.HealthProbe.Health;
 using AoaiAspire.HealthProbe.Probing;
@@ -25,27 +23,14 @@ internal static class HealthProbeExtensions
         return builder;
     }
 
-    /// <summary>
-    /// Where verdicts go: Redis when <c>ConnectionStrings:redis</c> is set, else this process's memory
-    /// (the worker warns that nothing is shared then).
-    /// </summary>
-    public static WebApplicationBuilder AddSharedBackendState(this WebApplicationBuilder builder)
-    {
-        var redis = RedisConnectionOptions.FromConfiguration(builder.Configuration);
-        builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IBackendStateStore>(sp => redis is null
-            ? new InMemoryBackendStateStore(sp.GetRequiredService<TimeProvider>())
-            : new RedisBackendStateStore(redis, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisBackendStateStore>>()));
-        return builder;
-    }
-
-    /// <summary>The prober, its one HTTP client and one Entra ID credential, the round, and the worker that runs rounds.</summary>
+    /// <summary>The prober, its <c>IHttpClientFactory</c> client and one Entra ID credential, the round, and the worker that runs rounds.</summary>
     public static WebApplicationBuilder AddBackendProbing(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new Lazy<TokenCredential>(() => CreateCredential(sp)));
         services.AddSingleton<UpstreamCredentials>();
+        ProbeHttpClient.Register(services);
         services.AddSingleton<ProbeHttpClient>();
         services.AddSingleton<BackendProber>();
         services.AddSingleton<ProbeVerdicts>();

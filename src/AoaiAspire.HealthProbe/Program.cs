@@ -1,3 +1,4 @@
+using AoaiAspire.Backends.Redis;
 using AoaiAspire.HealthProbe;
 using AoaiAspire.HealthProbe.Status;
 
@@ -5,7 +6,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddHealthProbeOptions();
-builder.AddSharedBackendState();
+builder.AddSharedBackendState(tracing: builder.Configuration.IsTelemetryExported());
 builder.AddBackendProbing();
 builder.AddProbeHealthCheck();
 

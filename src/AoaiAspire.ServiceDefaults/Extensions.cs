@@ -2,10 +2,10 @@ using AoaiAspire.ServiceDefaults.Health;
 using AoaiAspire.ServiceDefaults.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
-using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -15,17 +15,24 @@ using OpenTelemetry.Trace;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// The Aspire ServiceDefaults, built from the packages this project's feed has: OpenTelemetry
-/// (core and OTLP exporter), health checks, the standard resilience handler on Polly.Core and
-/// configuration-based service discovery. See docs/service-defaults.md.
+/// The Aspire ServiceDefaults template's wiring with its packages: OpenTelemetry (ASP.NET Core, HttpClient and
+/// runtime instrumentation, OTLP export), health checks, Microsoft.Extensions.ServiceDiscovery and the standard
+/// resilience handler of Microsoft.Extensions.Http.Resilience on every <c>IHttpClientFactory</c> client. See
+/// docs/service-defaults.md.
 /// </summary>
 public static class Extensions
 {
     /// <summary>
-    /// Adds OpenTelemetry (OTLP export when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set), the
-    /// <c>self</c> liveness check, service discovery, and standard resilience plus service discovery
-    /// on every <c>IHttpClientFactory</c> client.
+    /// Adds OpenTelemetry (only when telemetry is exported, see <see cref="IsTelemetryExported"/>), the <c>self</c>
+    /// liveness check, service discovery, and standard resilience plus service discovery on every
+    /// <c>IHttpClientFactory</c> client.
     /// </summary>
+    /// <remarks>
+    /// The gateway's upstream forwarding does not go through <c>IHttpClientFactory</c> (its own long-lived
+    /// <c>HttpMessageInvoker</c>), so no generic retry or circuit breaker sits under it: choosing the next backend
+    /// is the gateway's job. A client that must see every failure (the health probe's) tunes its standard handler
+    /// by name.
+    /// </remarks>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.ConfigureOpenTelemetry();
@@ -38,47 +45,53 @@ public static class Extensions
             http.AddServiceDiscovery();
         });
 
-        // The exporter has its own timeout and retry; see TelemetryDefaults.OtlpExporterHttpClientNames.
+        // The OTLP exporter's own clients keep their own timeout and retry, and telemetry must not queue behind the
+        // app's concurrency limit.
+#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked experimental; it is the documented opt-out.
         foreach (var name in TelemetryDefaults.OtlpExporterHttpClientNames)
         {
-            builder.Services.AddHttpClient(name).RemoveStandardResilienceHandler();
+            builder.Services.AddHttpClient(name).RemoveAllResilienceHandlers();
         }
-
+#pragma warning restore EXTEXP0001
         return builder;
     }
 
     /// <summary>
-    /// Logs (formatted message and scopes), metrics and traces through the OpenTelemetry SDK;
-    /// exported over OTLP only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
+    /// Logs (formatted message and scopes), metrics and traces through the OpenTelemetry SDK with the template's
+    /// instrumentation, exported over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
     /// </summary>
+    /// <remarks>
+    /// With nowhere to send telemetry (<see cref="IsTelemetryExported"/> false) nothing is registered: no tracer or
+    /// meter provider exists, so the ASP.NET Core and HttpClient activity sources have no listener and no request
+    /// creates activities or records tags that nobody reads (measured to matter for a proxy: docs/service-defaults.md).
+    /// Listeners attached directly (dotnet-counters, dotnet-trace, tests) work either way.
+    /// </remarks>
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var services = builder.Services;
-        var applicationName = builder.Environment.ApplicationName;
-        string[] ownNames = string.IsNullOrWhiteSpace(applicationName) ? [] : [applicationName];
-
         services.AddOptions<ServiceDefaultsTelemetryOptions>().BindConfiguration(ServiceDefaultsTelemetryOptions.SectionName);
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IStartupFilter, HealthProbeTraceFilter>());
-
-        // With nowhere to send telemetry, build no providers at all: otherwise every request would still create and
-        // record activities and aggregate metrics that nobody reads, which is most of a proxy's per-request CPU.
-        // Listeners attached directly (tests, dotnet-counters, dotnet-trace) work either way.
-        var exporting = !string.IsNullOrWhiteSpace(builder.Configuration[TelemetryDefaults.OtlpEndpointKey]);
-        if (!exporting && !string.Equals(builder.Configuration[TelemetryDefaults.AlwaysOnKey], "true", StringComparison.OrdinalIgnoreCase))
+        if (!builder.Configuration.IsTelemetryExported())
         {
             return builder;
         }
 
-        var otel = new ServiceDefaultsOpenTelemetryBuilder(services)
-            .WithLogging(configureBuilder: null, configureOptions: logging =>
-            {
-                logging.IncludeFormattedMessage = true;
-                logging.IncludeScopes = true;
-            })
+        var applicationName = builder.Environment.ApplicationName;
+        builder.Logging.AddOpenTelemetry(logging =>
+        {
+            logging.IncludeFormattedMessage = true;
+            logging.IncludeScopes = true;
+        });
+        var otel = services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
-                .AddMeter([.. TelemetryDefaults.Meters, .. ownNames]))
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter(applicationName))
             .WithTracing(tracing => tracing
-                .AddSource([.. TelemetryDefaults.Sources, .. ownNames]));
+                .AddSource(applicationName)
+                // Health probes every few seconds would swamp real traffic in traces.
+                .AddAspNetCoreInstrumentation(aspNetCore => aspNetCore.Filter = context => !IsHealthPath(context.Request.Path))
+                .AddHttpClientInstrumentation());
 
         // The app's own names are read when the providers are built, so apps may add them after this call.
         services.ConfigureOpenTelemetryMeterProvider((sp, metrics) =>
@@ -86,22 +99,32 @@ public static class Extensions
         services.ConfigureOpenTelemetryTracerProvider((sp, tracing) =>
             tracing.AddSource([.. sp.GetRequiredService<IOptions<ServiceDefaultsTelemetryOptions>>().Value.Sources]));
 
-        // The SDK's default resource reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; without
-        // either naming the service it would report "unknown_service:dotnet", so name it after the app.
-        if (ownNames.Length > 0 && !NamesService(builder.Configuration))
+        // The SDK's default resource reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; without either naming the
+        // service it would report "unknown_service:dotnet", so name it after the app.
+        if (!string.IsNullOrWhiteSpace(applicationName) && !NamesService(builder.Configuration))
         {
             otel.ConfigureResource(resource => resource.AddService(applicationName, autoGenerateServiceInstanceId: false));
         }
 
-        if (exporting)
+        if (!string.IsNullOrWhiteSpace(builder.Configuration[TelemetryDefaults.OtlpEndpointKey]))
         {
-            // Reads OTEL_EXPORTER_OTLP_ENDPOINT/PROTOCOL/HEADERS (grpc by default; http/protobuf posts to
-            // {endpoint}/v1/traces, /v1/metrics, /v1/logs) for all three signals.
+            // Reads OTEL_EXPORTER_OTLP_ENDPOINT/PROTOCOL/HEADERS for all three signals.
             otel.UseOtlpExporter();
         }
 
         return builder;
     }
+
+    private static bool IsHealthPath(PathString path)
+        => path.StartsWithSegments(HealthEndpoints.HealthPath) || path.StartsWithSegments(HealthEndpoints.AlivePath);
+
+    /// <summary>
+    /// True when telemetry leaves the process (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c> set, or the always-on switch): only then
+    /// are OpenTelemetry providers built, by this class and by client integrations (Redis tracing) alike.
+    /// </summary>
+    public static bool IsTelemetryExported(this Microsoft.Extensions.Configuration.IConfiguration configuration)
+        => !string.IsNullOrWhiteSpace(configuration[TelemetryDefaults.OtlpEndpointKey])
+            || string.Equals(configuration[TelemetryDefaults.AlwaysOnKey], "true", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Adds the <c>self</c> check tagged <c>live</c>: the process answers, so it need not be restarted.</summary>
     public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
@@ -143,7 +166,7 @@ public static class Extensions
     /// The template maps these only in Development, because health output can reveal details. These
     /// services run in containers behind Azure Container Apps liveness and readiness probes, which
     /// need the endpoints in every environment; the default writer returns only the status word.
-    /// The endpoints are kept out of traces (<see cref="HealthProbeTraceFilter"/>) and out of the
+    /// The endpoints are kept out of traces (the ASP.NET Core instrumentation filter above) and out of the
     /// HTTP request metrics, so probes every few seconds do not swamp real traffic.
     /// </remarks>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)

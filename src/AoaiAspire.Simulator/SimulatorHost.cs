@@ -119,6 +119,7 @@ public sealed class SimulatorHost : IAsyncDisposable
         builder.Services.AddLogging();
         builder.Services.Replace(ServiceDescriptor.Singleton(loggerFactory));
         var app = builder.Build();
+        app.UseWebSockets();
         app.MapSimulator(new AccountDirectory([account], routeByPort: false));
         return app;
     }
@@ -157,6 +158,11 @@ public sealed class SimulatedAccount
     /// <summary>What the account has seen (requests received, throttled, failed, tokens).</summary>
     public SimulatorStats Stats { get; } = new();
 
+    /// <summary>What the account's realtime WebSocket has seen (sessions, events, turns, tokens).</summary>
+    public Realtime.SimulatorRealtimeStats Realtime { get; } = new();
+    /// <summary>The Responses API objects this account stores (responses, conversations) and their counters.</summary>
+    public Responses.ResponseStore Responses { get; } = new();
+
     /// <summary>The deployment names served (the configured ones, or <c>chat</c> and <c>embeddings</c> when none are).</summary>
     public IReadOnlyCollection<string> DeploymentNames => [.. Deployments.Keys];
 
@@ -167,6 +173,8 @@ public sealed class SimulatedAccount
     public void Reset()
     {
         Stats.Reset();
+        Realtime.Reset();
+        Responses.ResetCounters();
         foreach (var deployment in Deployments.Values)
         {
             deployment.Stats.Reset();

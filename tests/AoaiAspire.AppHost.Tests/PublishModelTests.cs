@@ -1,3 +1,4 @@
+#if AOAI_ASPIRE_AZURE
 using AoaiAspire.AppHost.Tests.Common;
 using Aspire.Hosting.Azure;
 using Aspire.Hosting.Azure.AppContainers;
@@ -157,3 +158,4 @@ public sealed class PublishModelTests
 #pragma warning restore CS0618
     }
 }
+#endif

@@ -1,27 +1,68 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using AoaiAspire.AppHost.Tests.Common;
+using AoaiAspire.Tests.Common;
+using OpenAI.Chat;
 
 namespace AoaiAspire.AppHost.Tests;
 
-/// <summary>The composed app really running: simulated regions behind two gateway replicas, Redis, the probe.</summary>
-public sealed class RunModeTests(RunningAppFixture fixture) : IClassFixture<RunningAppFixture>
+/// <summary>
+/// The composed app really running (one start for the whole collection): simulated regions behind two gateway
+/// replicas, Redis, the probe. Every wait is bounded.
+/// </summary>
+[Collection(RunningAppCollection.Name)]
+public sealed class RunModeTests(RunningAppFixture fixture)
 {
-    private const string ChatPath = "/openai/deployments/chat/chat/completions?api-version=2024-10-21";
-    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
+    [Fact]
+    public async Task EveryResourceIsHealthy()
+    {
+        var names = RunningAppFixture.AppResourceNames(fixture.App);
+
+        Assert.Equal(
+            new[] { "gateway", "health-probe", "redis", "sim-canadaeast", "sim-eastus", "sim-eastus2" },
+            names.Order(StringComparer.Ordinal));
+        foreach (var name in names)
+        {
+            var state = await fixture.App.ResourceNotifications.WaitForResourceHealthyAsync(name).WaitAsync(RunningAppFixture.WaitTimeout);
+            Assert.Equal(KnownResourceStates.Running, state.Snapshot.State?.Text);
+        }
+    }
 
     [Fact]
-    public async Task GatewayAnswersAChatCompletionForTheCallerKey()
+    public async Task GatewayAnswersAChatCompletionThroughTheOpenAISdk()
     {
-        using var gateway = fixture.App.CreateHttpClient("gateway", "http");
+        var chat = AppClients.Chat(fixture.App.GetEndpoint("gateway", "http"));
 
-        using var response = await PostChatAsync(gateway, RunningAppFixture.CallerKey);
+        ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage("Say hello.")], new ChatCompletionOptions { MaxOutputTokenCount = 16 });
 
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.NotEmpty(body.RootElement.GetProperty("choices").EnumerateArray());
+        Assert.NotEmpty(completion.Content);
+        Assert.False(string.IsNullOrWhiteSpace(completion.Content[0].Text));
+        Assert.True(completion.Usage.OutputTokenCount > 0);
+    }
+
+    [Fact]
+    public async Task GatewayStreamsAChatCompletionThroughTheOpenAISdk()
+    {
+        var chat = AppClients.Chat(fixture.App.GetEndpoint("gateway", "http"));
+        using var cts = new CancellationTokenSource(AppClients.RequestTimeout);
+
+        var text = new System.Text.StringBuilder();
+        var updates = 0;
+        ChatFinishReason? finish = null;
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("Say hello.")], new ChatCompletionOptions { MaxOutputTokenCount = 32 }, cts.Token))
+        {
+            updates++;
+            foreach (var part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+
+            finish ??= update.FinishReason;
+        }
+
+        Assert.True(updates > 2, $"several chunks expected, got {updates}");
+        Assert.NotEqual(0, text.Length);
+        Assert.NotNull(finish);
     }
 
     [Fact]
@@ -29,146 +70,28 @@ public sealed class RunModeTests(RunningAppFixture fixture) : IClassFixture<Runn
     {
         using var gateway = fixture.App.CreateHttpClient("gateway", "http");
 
-        using var response = await PostChatAsync(gateway, "not-a-key");
+        using var response = await AppClients.PostChatAsync(gateway, "not-a-key-of-this-gateway");
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.True(error.RootElement.TryGetProperty("error", out _));
     }
 
     [Fact]
-    public async Task RedisConnectionStringIsExposedAndRedisAnswers()
+    public async Task ProbeVerdictsReachEveryReplica()
     {
-        await fixture.App.ResourceNotifications.WaitForResourceHealthyAsync("redis").WaitAsync(RunningAppFixture.StartTimeout);
+        var replicas = await Replicas.GatewayReplicasAsync(fixture.App, 2);
 
-        var connectionString = await fixture.App.GetConnectionStringAsync("redis");
-
-        Assert.NotNull(connectionString);
-        Assert.NotEmpty(connectionString);
-        Assert.Equal("+PONG", await PingRedisAsync(connectionString));
-    }
-
-    [Fact]
-    public async Task ThrottledRegionStopsReceivingTrafficWhileTheGatewayKeepsAnswering()
-    {
-        using var gateway = fixture.App.CreateHttpClient("gateway", "http");
-        using var eastus = fixture.App.CreateHttpClient("sim-eastus", "http");
-        using var eastus2 = fixture.App.CreateHttpClient("sim-eastus2", "http");
-        using var canadaeast = fixture.App.CreateHttpClient("sim-canadaeast", "http");
-
-        await SetFaultsAsync(eastus, """{"ForceThrottle":"00:00:30"}""");
-        try
+        foreach (var replica in replicas)
         {
-            // Let every gateway replica meet eastus's 429 (or hear of it through Redis) before counting:
-            // eastus and eastus2 share priority 1, so 20 requests reach eastus from each replica all but surely.
-            await SendChatsAsync(gateway, 20);
-            var eastusBefore = await RequestCountAsync(eastus);
-            var othersBefore = await RequestCountAsync(eastus2) + await RequestCountAsync(canadaeast);
-
-            await SendChatsAsync(gateway, 20);
-
-            Assert.Equal(eastusBefore, await RequestCountAsync(eastus));
-            Assert.True(await RequestCountAsync(eastus2) + await RequestCountAsync(canadaeast) >= othersBefore + 20,
-                "the other regions should have served every request");
-        }
-        finally
-        {
-            await SetFaultsAsync(eastus, "{}");
-        }
-    }
-
-    private static async Task<HttpResponseMessage> PostChatAsync(HttpClient gateway, string callerKey)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath)
-        {
-            Content = new StringContent(
-                """{"messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}""", Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Add("api-key", callerKey);
-        return await gateway.SendAsync(request).WaitAsync(RequestTimeout);
-    }
-
-    private static async Task SendChatsAsync(HttpClient gateway, int count)
-    {
-        for (var i = 0; i < count; i++)
-        {
-            using var response = await PostChatAsync(gateway, RunningAppFixture.CallerKey);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
-    }
-
-    private static async Task SetFaultsAsync(HttpClient simulator, string faultsJson)
-    {
-        using var content = new StringContent(faultsJson, Encoding.UTF8, "application/json");
-        using var response = await simulator.PutAsync("/admin/faults", content).WaitAsync(RequestTimeout);
-        response.EnsureSuccessStatusCode();
-    }
-
-    /// <summary>Sum of the "requests" counters in GET /admin/stats, wherever the simulator nests them.</summary>
-    private static async Task<long> RequestCountAsync(HttpClient simulator)
-    {
-        using var stats = JsonDocument.Parse(await simulator.GetStringAsync("/admin/stats").WaitAsync(RequestTimeout));
-        return SumRequests(stats.RootElement);
-
-        static long SumRequests(JsonElement element) => element.ValueKind switch
-        {
-            JsonValueKind.Object => element.EnumerateObject().Sum(p =>
-                string.Equals(p.Name, "requests", StringComparison.OrdinalIgnoreCase) && p.Value.ValueKind == JsonValueKind.Number
-                    ? p.Value.GetInt64()
-                    : SumRequests(p.Value)),
-            JsonValueKind.Array => element.EnumerateArray().Sum(SumRequests),
-            _ => 0,
-        };
-    }
-
-    /// <summary>AUTH (when the connection string has a password) and PING over RESP; returns the PING reply line.</summary>
-    private static async Task<string> PingRedisAsync(string connectionString)
-    {
-        var parts = connectionString.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var hostAndPort = parts[0];
-        var colon = hostAndPort.LastIndexOf(':');
-        var host = hostAndPort[..colon];
-        var port = int.Parse(hostAndPort[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-        var password = parts.Skip(1)
-            .Where(p => p.StartsWith("password=", StringComparison.OrdinalIgnoreCase))
-            .Select(p => p["password=".Length..])
-            .FirstOrDefault();
-
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(host, port).WaitAsync(RequestTimeout);
-        await using var stream = tcp.GetStream();
-        var commands = new StringBuilder();
-        if (!string.IsNullOrEmpty(password))
-        {
-            commands.Append(Resp("AUTH", password));
-        }
-
-        commands.Append(Resp("PING"));
-        await stream.WriteAsync(Encoding.UTF8.GetBytes(commands.ToString()));
-
-        var expectedLines = string.IsNullOrEmpty(password) ? 1 : 2;
-        var received = new StringBuilder();
-        var buffer = new byte[256];
-        while (received.ToString().Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Length < expectedLines)
-        {
-            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(RequestTimeout);
-            if (read == 0)
+            using var client = new HttpClient { BaseAddress = replica };
+            await Wait.UntilAsync(async () =>
             {
-                break;
-            }
-
-            received.Append(Encoding.UTF8.GetString(buffer, 0, read));
-        }
-
-        return received.ToString().Split("\r\n", StringSplitOptions.RemoveEmptyEntries)[^1];
-
-        static string Resp(params string[] words)
-        {
-            var command = new StringBuilder().Append('*').Append(words.Length).Append("\r\n");
-            foreach (var word in words)
-            {
-                command.Append('$').Append(Encoding.UTF8.GetByteCount(word)).Append("\r\n").Append(word).Append("\r\n");
-            }
-
-            return command.ToString();
+                var backends = await AppClients.BackendsAsync(client);
+                return backends.Count == 3 && backends.Values.All(b =>
+                    b.GetProperty("probe").GetProperty("verdict").GetString() == "healthy"
+                    && b.GetProperty("probe").GetProperty("checkedAt").ValueKind == JsonValueKind.String);
+            }, RunningAppFixture.WaitTimeout, $"replica {replica} should hold the probe's 'healthy' verdict for all three regions");
         }
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using AoaiAspire.Backends.Redis;
 using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
 
 namespace AoaiAspire.Backends.State;
 
@@ -14,16 +15,16 @@ namespace AoaiAspire.Backends.State;
 internal sealed partial class RedisBackendStateStore : IBackendStateStore
 {
     // KEYS[1] = key; ARGV = until (unix ms), ttl ms, channel, payload. Keeps the later "until".
-    private static readonly RedisScript ExtendScript = new("""
+    private const string ExtendScript = """
         local current = tonumber(redis.call('GET', KEYS[1]) or '0')
         if tonumber(ARGV[1]) <= current then return 0 end
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         redis.call('PUBLISH', ARGV[3], ARGV[4])
         return 1
-        """);
+        """;
 
     // KEYS[1] = health key; ARGV = report JSON, checkedAt (unix ms), ttl ms, channel, event payload. Keeps the newer verdict.
-    private static readonly RedisScript HealthScript = new("""
+    private const string HealthScript = """
         local current = redis.call('GET', KEYS[1])
         if current then
           local checked = tonumber(string.match(current, '"checkedAtUnixMs":(%d+)'))
@@ -32,43 +33,76 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
         redis.call('PUBLISH', ARGV[4], ARGV[5])
         return 1
-        """);
+        """;
 
-    private readonly RedisClient _client;
+    private static readonly RedisChannel Events = RedisChannel.Literal(SharedStateNames.EventsChannel);
+
+    private readonly SharedRedis _redis;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private RedisSubscription? _subscription;
+    private ChannelMessageQueue? _subscription;
+    private int _subscribed;
 
-    public RedisBackendStateStore(RedisConnectionOptions options, TimeProvider time, ILogger<RedisBackendStateStore> logger)
+    public RedisBackendStateStore(SharedRedis redis, TimeProvider time, ILogger<RedisBackendStateStore> logger)
     {
+        _redis = redis;
         _time = time;
         _logger = logger;
-        _client = RedisClient.Create(options, logger, time);
-        _client.OnConnectionStateChanged += e => ConnectionChanged?.Invoke(e.IsConnected);
+        _redis.ConnectionChanged += OnConnectionChanged;
         InstanceId = SharedStateNames.NewInstanceId();
     }
 
     public string InstanceId { get; }
     public bool IsShared => true;
-    public bool IsConnected => _client.IsConnected;
+    public bool IsConnected => _redis.IsConnected;
     public event Action<bool>? ConnectionChanged;
     public event Action<BackendEvent>? EventReceived;
 
-    internal RedisClient Client => _client;
-
-    public async Task StartAsync(CancellationToken cancellationToken)
+    private void OnConnectionChanged(bool connected)
     {
-        await _client.StartAsync(cancellationToken).ConfigureAwait(false);
-        // Registered now, active as soon as the subscriber connection is up, and renewed on every reconnect.
-        _subscription = await _client.SubscribeAsync(SharedStateNames.EventsChannel, OnMessage, cancellationToken).ConfigureAwait(false);
+        if (connected)
+        {
+            TrySubscribe(); // before the handlers below read stored facts back, so no message after that read is missed
+        }
+        ConnectionChanged?.Invoke(connected);
     }
 
-    private void OnMessage(string channel, ReadOnlyMemory<byte> payload)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
-        var backendEvent = BackendEvent.FromJson(payload.Span);
-        if (backendEvent is null)
+        if (_redis.IsConnected)
         {
-            LogBadEvent(_logger, payload.Length);
+            TrySubscribe();
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Subscribes once, while connected (a subscription made while disconnected might fail after being recorded, and a
+    /// second one would deliver every message twice). StackExchange.Redis keeps it across reconnects.
+    /// </summary>
+    private void TrySubscribe()
+    {
+        if (Interlocked.Exchange(ref _subscribed, 1) == 1)
+        {
+            return;
+        }
+        try
+        {
+            _subscription = _redis.Subscriber.Subscribe(Events);
+            _subscription.OnMessage(OnMessage);
+        }
+        catch (RedisException)
+        {
+            Volatile.Write(ref _subscribed, 0); // lost again at once: the next ConnectionChanged(true) tries again
+        }
+    }
+
+    private void OnMessage(ChannelMessage message)
+    {
+        var payload = (byte[]?)message.Message;
+        if (payload is null || BackendEvent.FromJson(payload) is not { } backendEvent)
+        {
+            LogBadEvent(_logger, payload?.Length ?? 0);
             return;
         }
         if (backendEvent.Origin != InstanceId)
@@ -93,32 +127,34 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
             return; // a throttle is always a deployment's
         }
         var ttl = Math.Max(1, backendEvent.UntilUnixMs - _time.GetUtcNow().ToUnixTimeMilliseconds());
-        await _client.EvaluateAsync(ExtendScript, [key],
-            [backendEvent.UntilUnixMs.ToString(CultureInfo.InvariantCulture), ttl.ToString(CultureInfo.InvariantCulture), SharedStateNames.EventsChannel, backendEvent.ToJson()],
-            cancellationToken).ConfigureAwait(false);
+        await _redis.Database.ScriptEvaluateAsync(ExtendScript, [key],
+            [backendEvent.UntilUnixMs, ttl, SharedStateNames.EventsChannel, backendEvent.ToJson()]).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<bool> PublishHealthAsync(BackendHealthReport report, TimeSpan timeToLive, CancellationToken cancellationToken)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(report, SharedStateJsonContext.Default.BackendHealthReport);
         var payload = new BackendEvent(BackendEventKind.Health, report.Backend, report.RetryAtUnixMs, report.Reporter, report).ToJson();
-        var result = await _client.EvaluateAsync(HealthScript, [SharedStateNames.HealthKey(report.Backend)],
-            [json, report.CheckedAtUnixMs.ToString(CultureInfo.InvariantCulture), ((long)timeToLive.TotalMilliseconds).ToString(CultureInfo.InvariantCulture), SharedStateNames.EventsChannel, payload],
-            cancellationToken).ConfigureAwait(false);
-        return result.AsInt64() == 1;
+        var result = await _redis.Database.ScriptEvaluateAsync(HealthScript, [SharedStateNames.HealthKey(report.Backend)],
+            [json, report.CheckedAtUnixMs, (long)timeToLive.TotalMilliseconds, SharedStateNames.EventsChannel, payload]).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return (long)result == 1;
     }
 
     public async Task<IReadOnlyList<BackendEvent>> ReadAsync(IReadOnlyList<BackendDeployments> backends, CancellationToken cancellationToken)
     {
         // One MGET: per backend its circuit and health, then one throttle per deployment.
-        var keys = new List<string>();
+        var keys = new List<RedisKey>();
         foreach (var backend in backends)
         {
             keys.Add(SharedStateNames.CircuitKey(backend.Backend));
             keys.Add(SharedStateNames.HealthKey(backend.Backend));
-            keys.AddRange(backend.Deployments.Select(d => SharedStateNames.ThrottleKey(backend.Backend, d)));
+            keys.AddRange(backend.Deployments.Select(d => (RedisKey)SharedStateNames.ThrottleKey(backend.Backend, d)));
         }
-        var values = await _client.GetManyAsync(keys, cancellationToken).ConfigureAwait(false);
+        if (keys.Count == 0)
+        {
+            return [];
+        }
+        var values = await _redis.Database.StringGetAsync([.. keys]).WaitAsync(cancellationToken).ConfigureAwait(false);
         var events = new List<BackendEvent>();
         var at = 0;
         foreach (var backend in backends)
@@ -127,7 +163,7 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
             {
                 events.Add(new BackendEvent(BackendEventKind.CircuitOpened, backend.Backend, open, "redis"));
             }
-            if (values[at++] is { } healthJson)
+            if ((byte[]?)values[at++] is { } healthJson)
             {
                 try
                 {
@@ -153,25 +189,24 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
     }
 
     public Task<bool> TryTakeProbeLeaseAsync(string backend, TimeSpan duration, CancellationToken cancellationToken)
-        => _client.SetAsync(SharedStateNames.ProbeLeaseKey(backend), InstanceId, duration, RedisSetCondition.IfNotExists, cancellationToken);
+        => _redis.Database.StringSetAsync(SharedStateNames.ProbeLeaseKey(backend), InstanceId, duration, When.NotExists).WaitAsync(cancellationToken);
 
-    private static long? ParseUntil(byte[]? value)
-        => value is not null && long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var until) ? until : null;
+    private static long? ParseUntil(RedisValue value) => value.TryParse(out long until) ? until : null;
 
     public async ValueTask DisposeAsync()
     {
+        _redis.ConnectionChanged -= OnConnectionChanged;
         if (_subscription is { } subscription)
         {
             try
             {
-                await subscription.DisposeAsync().ConfigureAwait(false);
+                await subscription.UnsubscribeAsync().ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
             {
                 // Shutting down: nothing to unsubscribe from.
             }
         }
-        await _client.DisposeAsync().ConfigureAwait(false);
     }
 
     [LoggerMessage(2001, LogLevel.Warning, "Ignored a malformed shared-state message ({Length} bytes).")]

@@ -115,6 +115,9 @@ internal sealed class ConsumerOptions
 
     /// <summary>Limits for one deployment, applied in addition to the consumer-wide ones (<c>DeploymentLimits:{deployment}</c>). Default none.</summary>
     public Dictionary<string, Quotas.DeploymentQuotaOptions> DeploymentLimits { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>This consumer's quota behaviour while Redis is unreachable; null follows <c>Gateway:Quotas:WhenRedisDown</c>. Default null. See docs/quotas.md.</summary>
+    public Quotas.QuotaRedisDownMode? QuotaWhenRedisDown { get; set; }
 }
 
 /// <summary><c>Gateway:Routing</c>.</summary>

@@ -93,9 +93,11 @@ internal sealed class ConsumerDirectory
         return [];
     }
 
-    public Consumer? Authenticate(HttpRequest request)
+    public Consumer? Authenticate(HttpRequest request) => Authenticate(PresentedKey(request));
+
+    /// <summary>The consumer behind a key found elsewhere than the headers (a realtime subprotocol or query parameter).</summary>
+    public Consumer? Authenticate(ReadOnlySpan<char> key)
     {
-        var key = PresentedKey(request);
         if (_anonymous is { } anonymous)
         {
             return anonymous;

@@ -2,22 +2,51 @@ using System.Text.Json;
 
 namespace AoaiAspire.Gateway.Errors;
 
-/// <summary>Error codes the gateway itself uses in the Azure OpenAI error shape.</summary>
+/// <summary>
+/// Error codes the gateway itself uses in the Azure OpenAI error shape. One scheme, Azure OpenAI's own (README
+/// "Errors"): where Azure's front end answers with the HTTP status as the code (401, 404 for a path or resource
+/// that does not exist, 429) the gateway does too; everywhere else the code is Azure's PascalCase name
+/// (<c>BadRequest</c>, <c>DeploymentNotFound</c>, <c>PermissionDenied</c>, <c>InternalServerError</c>,
+/// <c>ServiceUnavailable</c>, …), the name of the status where Azure documents none.
+/// </summary>
 internal static class GatewayErrorCodes
 {
-    public const string Unauthorized = "401";
-    public const string Forbidden = "403";
-    public const string DeploymentNotFound = "DeploymentNotFound";
-    public const string NotFound = "404";
-    public const string MethodNotAllowed = "405";
     public const string BadRequest = "BadRequest";
-    public const string InvalidJson = "InvalidRequestBody";
-    public const string PayloadTooLarge = "413";
-    public const string UnsupportedMediaType = "415";
+    public const string Unauthorized = "401";
+    public const string Forbidden = "PermissionDenied";
+    public const string NotFound = "404";
+    public const string DeploymentNotFound = "DeploymentNotFound";
+    public const string MethodNotAllowed = "MethodNotAllowed";
+    public const string RequestTimeout = "Timeout";
+    public const string PayloadTooLarge = "RequestEntityTooLarge";
+    public const string UnsupportedMediaType = "UnsupportedMediaType";
     public const string Throttled = "429";
-    public const string NoBackendAvailable = "NoBackendAvailable";
-    public const string UpstreamTimeout = "504";
     public const string Internal = "InternalServerError";
+    public const string NoBackendAvailable = "ServiceUnavailable";
+    /// <summary>A 503 with a reason of its own, as <see cref="DeploymentNotFound"/> is a 404's: Redis is down and the consumer's quota fails closed.</summary>
+    public const string QuotaUnavailable = "QuotaUnavailable";
+    public const string UpstreamTimeout = "GatewayTimeout";
+
+    /// <summary>A body that cannot be used (empty, not JSON, wrong types): <c>BadRequest</c> like any other 400.</summary>
+    public const string InvalidJson = BadRequest;
+
+    /// <summary>The code for an error known only by its status (Kestrel's own rejections, status-code pages).</summary>
+    public static string ForStatus(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest => BadRequest,
+        StatusCodes.Status401Unauthorized => Unauthorized,
+        StatusCodes.Status403Forbidden => Forbidden,
+        StatusCodes.Status404NotFound => NotFound,
+        StatusCodes.Status405MethodNotAllowed => MethodNotAllowed,
+        StatusCodes.Status408RequestTimeout => RequestTimeout,
+        StatusCodes.Status413PayloadTooLarge => PayloadTooLarge,
+        StatusCodes.Status415UnsupportedMediaType => UnsupportedMediaType,
+        StatusCodes.Status429TooManyRequests => Throttled,
+        StatusCodes.Status503ServiceUnavailable => NoBackendAvailable,
+        StatusCodes.Status504GatewayTimeout => UpstreamTimeout,
+        >= 500 => Internal,
+        _ => BadRequest,
+    };
 }
 
 /// <summary>

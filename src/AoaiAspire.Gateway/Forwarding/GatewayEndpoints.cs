@@ -3,6 +3,7 @@ using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;
 using AoaiAspire.Gateway.Quotas;
+using AoaiAspire.Gateway.Responses;
 using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
 using Microsoft.AspNetCore.Http.Features;
@@ -17,11 +18,11 @@ internal static partial class GatewayEndpoints
     private static readonly HashSet<string> Operations = new(StringComparer.Ordinal)
     {
         "chat/completions", "completions", "embeddings", "images/generations",
-        "audio/transcriptions", "audio/translations", "audio/speech",
+        "audio/transcriptions", "audio/translations", "audio/speech", "responses",
     };
 
     /// <summary>Operations whose body is JSON; other operations (audio) take multipart forms.</summary>
-    private static readonly HashSet<string> JsonOperations = new(StringComparer.Ordinal) { "chat/completions", "completions", "embeddings", "images/generations", "audio/speech" };
+    private static readonly HashSet<string> JsonOperations = new(StringComparer.Ordinal) { "chat/completions", "completions", "embeddings", "images/generations", "audio/speech", "responses" };
 
     public static IEndpointRouteBuilder MapGateway(this IEndpointRouteBuilder endpoints)
     {
@@ -33,7 +34,8 @@ internal static partial class GatewayEndpoints
         return endpoints;
     }
 
-    private static async Task HandleAsync(HttpContext context, string? deployment, string operation)
+    /// <param name="accountPath">For the Responses API: the account-wide path sent upstream (<c>v1/responses</c>, or <c>responses</c> for the preview path).</param>
+    internal static async Task HandleAsync(HttpContext context, string? deployment, string operation, string? accountPath = null)
     {
         var services = context.RequestServices;
         var telemetry = services.GetRequiredService<GatewayTelemetry>();
@@ -41,6 +43,14 @@ internal static partial class GatewayEndpoints
         var arrivedAt = time.GetTimestamp();
         var isModels = operation == "models";
         var method = context.Request.Method;
+        if (deployment is not null && !context.Request.Query.ContainsKey("api-version"))
+        {
+            // What Azure OpenAI answers for a deployment path without api-version (README "api-version").
+            telemetry.Rejected("missing_api_version");
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, GatewayErrorCodes.NotFound,
+                "Resource not found. Azure-style paths need an 'api-version' query parameter (or use the v1 API, /openai/v1/..., which takes none).").ConfigureAwait(false);
+            return;
+        }
         if (isModels ? !HttpMethods.IsGet(method) : !HttpMethods.IsPost(method))
         {
             context.Response.Headers.Allow = isModels ? "GET" : "POST";
@@ -73,7 +83,7 @@ internal static partial class GatewayEndpoints
         }
         try
         {
-            await HandleAuthenticatedAsync(context, deployment, operation, consumer, telemetry, time, arrivedAt).ConfigureAwait(false);
+            await HandleAuthenticatedAsync(context, deployment, operation, consumer, telemetry, time, arrivedAt, accountPath).ConfigureAwait(false);
         }
         finally
         {
@@ -81,7 +91,7 @@ internal static partial class GatewayEndpoints
         }
     }
 
-    private static async Task HandleAuthenticatedAsync(HttpContext context, string? deployment, string operation, Consumer consumer, GatewayTelemetry telemetry, TimeProvider time, long arrivedAt)
+    private static async Task HandleAuthenticatedAsync(HttpContext context, string? deployment, string operation, Consumer consumer, GatewayTelemetry telemetry, TimeProvider time, long arrivedAt, string? accountPath)
     {
         var services = context.RequestServices;
         var isModels = operation == "models";
@@ -89,6 +99,14 @@ internal static partial class GatewayEndpoints
         if (isModels)
         {
             await WriteModelsAsync(context, catalog, consumer).ConfigureAwait(false);
+            return;
+        }
+        if (operation == ResponsesEndpoints.CreateOperation && deployment is not null)
+        {
+            // Azure OpenAI serves the Responses API account-wide only (deployment in 'model'): there is no such path.
+            telemetry.Rejected("unknown_operation");
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, GatewayErrorCodes.NotFound,
+                "The Responses API has no deployment path: POST /openai/v1/responses with the deployment in 'model'.").ConfigureAwait(false);
             return;
         }
         if (!Operations.Contains(operation))
@@ -125,7 +143,7 @@ internal static partial class GatewayEndpoints
             }
             var status = ex is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status400BadRequest;
             telemetry.Rejected(status == StatusCodes.Status413PayloadTooLarge ? "too_large" : "bad_request");
-            await GatewayErrors.WriteAsync(context, status, status.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            await GatewayErrors.WriteAsync(context, status, GatewayErrorCodes.ForStatus(status),
                 $"The request body could not be read: {ex.Message}").ConfigureAwait(false);
             return;
         }
@@ -178,11 +196,32 @@ internal static partial class GatewayEndpoints
                 return;
             }
 
+            // Responses: the backend that holds a named previous response or conversation must serve it.
+            ResponsesCall? stateful = null;
+            if (operation == ResponsesEndpoints.CreateOperation)
+            {
+                stateful = ResponsesCall.ForCreate(services.GetRequiredService<Affinity.AffinityDirectory>(), info, body.Span, route, consumer.Name, accountPath ?? ResponsesEndpoints.V1Path);
+                if (stateful.Refusal is { } refusal)
+                {
+                    telemetry.Rejected("bad_request", route.Name);
+                    await GatewayErrors.WriteAsync(context, refusal.Status, refusal.Code, refusal.Message).ConfigureAwait(false);
+                    return;
+                }
+            }
+
             // Admit: the consumer's quota is charged with the estimate now and corrected with the real usage after.
             var embeddings = operation == "embeddings";
             var estimate = isJson ? TokenEstimator.Estimate(info, embeddings, gateway.Tokens.DefaultCompletionTokens) : 0;
             var quotas = services.GetRequiredService<IConsumerQuotas>();
             var decision = quotas.TryAdmit(consumer.Name, route.Name, estimate);
+            if (decision.Uncountable)
+            {
+                telemetry.Rejected("consumer_quota_uncountable");
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, GatewayErrorCodes.QuotaUnavailable,
+                    $"Consumer '{consumer.Name}' has a rate limit that cannot be counted right now (the gateway's shared quota store is unreachable). Please retry after {Math.Max(1, Math.Ceiling(decision.RetryAfter.TotalSeconds))} seconds.",
+                    decision.RetryAfter).ConfigureAwait(false);
+                return;
+            }
             if (!decision.Admitted)
             {
                 SetRemaining(context.Response, decision);
@@ -194,12 +233,23 @@ internal static partial class GatewayEndpoints
             }
 
             var usageMode = !info.Stream ? UsageMode.Json
-                : info.IncludeUsage == true ? UsageMode.StreamCallerAsked
+                : info.IncludeUsage == true || stateful is not null ? UsageMode.StreamCallerAsked
                 : info.IncludeUsage is null && !info.HasStreamOptions && operation is "chat/completions" or "completions" ? UsageMode.StreamGatewayAsked
                 : UsageMode.StreamNone;
             var request = new ForwardRequest(route, operation, context.Request.QueryString.Value ?? "", body.Memory, contentType, consumer.Name,
-                estimate, isJson ? TokenEstimator.PromptTokens(info) : 0, usageMode, arrivedAt, decision.RemainingTokens, decision.RemainingRequests);
-            var result = await services.GetRequiredService<GatewayForwarder>().ForwardAsync(context, request).ConfigureAwait(false);
+                estimate, isJson ? TokenEstimator.PromptTokens(info) : 0, usageMode, arrivedAt, decision.RemainingTokens, decision.RemainingRequests)
+            {
+                Stateful = stateful,
+            };
+            ForwardResult result;
+            try
+            {
+                result = await services.GetRequiredService<GatewayForwarder>().ForwardAsync(context, request).ConfigureAwait(false);
+            }
+            finally
+            {
+                stateful?.Release();
+            }
 
             // Account.
             quotas.Correct(decision.Reservation, result.Answered ? result.Usage.TotalTokens : 0);
@@ -217,7 +267,7 @@ internal static partial class GatewayEndpoints
         }
     }
 
-    private static partial class AuthenticationLog
+    internal static partial class AuthenticationLog
     {
         public const string Category = "AoaiAspire.Gateway.Authentication";
 

@@ -6,6 +6,7 @@ using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Errors;
 using AoaiAspire.Gateway.Health;
 using AoaiAspire.Gateway.LoadBalancing;
+using AoaiAspire.Gateway.Responses;
 using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
 using Microsoft.AspNetCore.Http.Features;
@@ -50,7 +51,11 @@ internal readonly record struct ForwardRequest(
     UsageMode UsageMode,
     long ArrivedAt,
     long? ConsumerRemainingTokens = null,
-    long? ConsumerRemainingRequests = null);
+    long? ConsumerRemainingRequests = null)
+{
+    /// <summary>A Responses API call: its owner, search and recording rules, and its account-wide upstream path.</summary>
+    public ResponsesCall? Stateful { get; init; }
+}
 
 /// <summary>What the forwarding came to: whether a backend answered, and the tokens it reported.</summary>
 internal readonly record struct ForwardResult(bool Answered, Usage Usage, bool UsageEstimated)
@@ -104,6 +109,10 @@ internal sealed partial class GatewayForwarder(
         ulong tried = 0;
         NoBackend none = default;
         var upstreamTicks = 0L;
+        if (request.Stateful is { OwnerIndex: >= 0 } pinned)
+        {
+            return await ForwardToOwnerAsync(context, request, pinned, gateway).ConfigureAwait(false);
+        }
         for (var attempt = 1; attempt <= maxAttempts; attempt++)
         {
             // 1. Select.
@@ -115,7 +124,8 @@ internal sealed partial class GatewayForwarder(
             tried |= 1UL << index;
 
             var attemptStarted = time.GetTimestamp();
-            var (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway, mayFailOver: attempt < maxAttempts).ConfigureAwait(false);
+            var lastChance = attempt == maxAttempts || System.Numerics.BitOperations.PopCount(tried) >= route.Candidates.Length;
+            var (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway, lastChance).ConfigureAwait(false);
             upstreamTicks += time.GetElapsedTime(attemptStarted).Ticks;
             if (outcome != AttemptOutcome.Retry)
             {
@@ -126,11 +136,41 @@ internal sealed partial class GatewayForwarder(
                 selector.Select(route, ulong.MaxValue, updater.Now, out none);
             }
         }
-        await WriteNoBackendAsync(context, route, none).ConfigureAwait(false);
+        if (request.Stateful is { SawNotFound: true } searched)
+        {
+            await searched.WriteNotFoundElsewhereAsync(context, route, none, updater.Now).ConfigureAwait(false);
+        }
+        else
+        {
+            await WriteNoBackendAsync(context, route, none).ConfigureAwait(false);
+        }
         return new ForwardResult { Upstream = TimeSpan.FromTicks(upstreamTicks) };
     }
 
-    private async Task<(AttemptOutcome, ForwardResult)> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway, bool mayFailOver)
+    /// <summary>
+    /// A call naming a stored object whose owner is known goes there and nowhere else: another backend would answer
+    /// "not found", or run a follow-up without its context. A create needs the owner's deployment free of throttles;
+    /// a call that runs no model (retrieve, delete, cancel, input items) only needs the backend up.
+    /// </summary>
+    private async Task<ForwardResult> ForwardToOwnerAsync(HttpContext context, ForwardRequest request, ResponsesCall call, GatewayOptions gateway)
+    {
+        var owner = request.Route.Candidates[call.OwnerIndex];
+        var now = updater.Now;
+        var usable = call.Kind == ResponsesCallKind.Create ? owner.State.IsAvailable(now, owner.Capacity) : owner.State.IsAvailable(now);
+        var started = time.GetTimestamp();
+        if (usable && owner.State.TryBeginAttempt(now))
+        {
+            var (outcome, result) = await AttemptAsync(context, request, owner, 1, gateway, lastChance: true).ConfigureAwait(false);
+            if (outcome != AttemptOutcome.Retry)
+            {
+                return result with { Upstream = time.GetElapsedTime(started) };
+            }
+        }
+        await call.WriteOwnerUnavailableAsync(context, owner, updater.Now).ConfigureAwait(false);
+        return new ForwardResult { Upstream = time.GetElapsedTime(started) };
+    }
+
+    private async Task<(AttemptOutcome, ForwardResult)> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway, bool lastChance)
     {
         var state = candidate.State;
         var backend = candidate.Backend;
@@ -139,7 +179,7 @@ internal sealed partial class GatewayForwarder(
         // A stream's first byte should come fast: while another backend could still be tried, wait for it only as
         // long as this backend's recent first bytes say (Gateway:Upstream:StreamFirstByte); else FirstByteTimeout.
         var isStreamRequest = request.UsageMode != UsageMode.Json;
-        var firstByteDeadline = isStreamRequest && mayFailOver && gateway.Upstream.StreamFirstByte.Enabled
+        var firstByteDeadline = isStreamRequest && !lastChance && gateway.Upstream.StreamFirstByte.Enabled
             ? state.FirstByteDeadline(gateway.Upstream.StreamFirstByte) : TimeSpan.Zero;
         var adaptive = firstByteDeadline > TimeSpan.Zero && firstByteDeadline < gateway.Upstream.FirstByteTimeout;
         attemptCts.CancelAfter(adaptive ? firstByteDeadline : gateway.Upstream.FirstByteTimeout);
@@ -220,7 +260,21 @@ internal sealed partial class GatewayForwarder(
                 telemetry.AttemptEnded(activity, backend.Name, status >= 500 || status == 408 ? AttemptOutcomes.ServerError : AttemptOutcomes.BackendMisconfigured, status, retried: true);
                 return (AttemptOutcome.Retry, default);
             }
+            // A Responses call naming an object no one here knows the owner of: "not found" means "ask the next backend".
+            if (status == StatusCodes.Status404NotFound && !lastChance && request.Stateful is { SearchOnNotFound: true } searching)
+            {
+                searching.OnNotFound(backend.Name);
+                updater.OnSuccess(state, time.GetElapsedTime(started));
+                telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.CallerError, status, retried: true);
+                return (AttemptOutcome.Retry, default);
+            }
             updater.OnSuccess(state, time.GetElapsedTime(started));
+            var stateful = request.Stateful;
+            if (stateful is not null)
+            {
+                stateful.AnsweringBackend = status < 300 ? backend.Name : null;
+                stateful.OnAnswered(backend.Name, status, context.Request.Method);
+            }
 
             // 4. Stream the answer.
             var callerResponse = context.Response;
@@ -247,7 +301,7 @@ internal sealed partial class GatewayForwarder(
                 ? new FirstByteWatch(state, outstanding, started, adaptive ? firstByteDeadline : TimeSpan.Zero, gateway.Routing.LatencySmoothing)
                 : default;
             outstandingOwned = false;
-            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, attemptCts, gateway.Upstream.StreamIdleTimeout, time, watch, aborted).ConfigureAwait(false);
+            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, attemptCts, gateway.Upstream.StreamIdleTimeout, time, stateful, watch, aborted).ConfigureAwait(false);
             if (copy == CopyResult.FirstByteDeadline && !callerResponse.HasStarted)
             {
                 // Nothing reached the caller: forget this backend's status and headers and try the next one.
@@ -304,9 +358,14 @@ internal sealed partial class GatewayForwarder(
     {
         // Every call goes upstream Azure-style, with the backend's own deployment name: a v1-style caller's
         // body is sent unchanged (Azure OpenAI ignores 'model' on deployment paths), so nothing is rewritten.
-        var baseUri = candidate.DeploymentBase;
-        var query = request.Query.Length > 0 ? request.Query : "?api-version=" + gateway.DefaultApiVersion;
-        var upstreamRequest = new HttpRequestMessage(HttpMethods.IsGet(context.Request.Method) ? HttpMethod.Get : HttpMethod.Post, baseUri + request.Operation + query)
+        // Responses API calls are account-wide (the deployment is the body's model): {endpoint}openai/v1/responses…,
+        // with the caller's query as is (the v1 API takes no api-version).
+        var stateful = request.Stateful;
+        var uri = stateful is not null
+            ? candidate.OpenAiBase + stateful.AccountPath + request.Query
+            : candidate.DeploymentBase + request.Operation + (request.Query.Length > 0 ? request.Query : "?api-version=" + gateway.DefaultApiVersion);
+        var method = context.Request.Method;
+        var upstreamRequest = new HttpRequestMessage(HttpMethods.IsGet(method) ? HttpMethod.Get : HttpMethods.IsDelete(method) ? HttpMethod.Delete : HttpMethod.Post, uri)
         {
             Version = System.Net.HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
@@ -315,7 +374,9 @@ internal sealed partial class GatewayForwarder(
         {
             HttpContent content = request.UsageMode == UsageMode.StreamGatewayAsked && request.Body.Span.IndexOf((byte)'{') is var brace and >= 0
                 ? new PrefixedContent(IncludeUsagePrefix, request.Body[(brace + 1)..])
-                : new ReadOnlyMemoryContent(request.Body);
+                : stateful is { ModelTokenLength: > 0 } && !string.Equals(stateful.Model, candidate.UpstreamDeployment, StringComparison.Ordinal)
+                    ? ModelRewriteContent.Create(request.Body, stateful.ModelTokenStart, stateful.ModelTokenLength, candidate.UpstreamDeployment)
+                    : new ReadOnlyMemoryContent(request.Body);
             content.Headers.TryAddWithoutValidation("Content-Type", request.ContentType ?? "application/json");
             upstreamRequest.Content = content;
         }
@@ -409,7 +470,7 @@ internal sealed partial class GatewayForwarder(
     /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
     /// when the gateway asked for it), or from the last bytes of a JSON body.
     /// </summary>
-    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, FirstByteWatch watch, CancellationToken aborted)
+    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, ResponsesCall? stateful, FirstByteWatch watch, CancellationToken aborted)
     {
         long firstByteAt = 0;
         var watching = watch.State is not null;
@@ -471,6 +532,8 @@ internal sealed partial class GatewayForwarder(
                     }
                     try
                     {
+                        // A new stored response's id is read (and its owner recorded) before the caller has the bytes.
+                        stateful?.OnBody(buffer.AsSpan(0, read));
                         if (read == 0)
                         {
                             if (sse is not null)

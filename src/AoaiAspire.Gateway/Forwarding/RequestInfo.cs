@@ -24,6 +24,19 @@ internal struct RequestInfo
     /// <summary>Number of chat messages or inputs.</summary>
     public int PromptItems;
 
+    // Responses API members (POST /responses). Ids are kept as ranges of the body, so the scan allocates nothing.
+
+    /// <summary>Where the <c>model</c> string token (quotes included) is in the body, for rewriting it per backend; length 0 when absent.</summary>
+    public int ModelTokenStart, ModelTokenLength;
+    /// <summary>The raw text of <c>previous_response_id</c> in the body; length 0 when absent (or escaped, which no real id is).</summary>
+    public int PreviousResponseIdStart, PreviousResponseIdLength;
+    /// <summary>The raw text of <c>conversation</c> (a string, or the object's <c>id</c>); length 0 when absent.</summary>
+    public int ConversationStart, ConversationLength;
+    /// <summary><c>store</c>; null when absent (the API's default is true).</summary>
+    public bool? Store;
+    /// <summary><c>background</c>.</summary>
+    public bool Background;
+
     /// <summary>
     /// The largest completion any deployed model offers (o-series: 100,000) with room to spare. A request over it
     /// cannot be served by any backend; refusing it here keeps it from benching every backend with a 429 that
@@ -31,7 +44,7 @@ internal struct RequestInfo
     /// </summary>
     public const int MaxCompletionTokens = 131_072;
 
-    private enum Field { None, Model, Stream, MaxTokens, N, StreamOptions, Prompt, Other }
+    private enum Field { None, Model, Stream, MaxTokens, N, StreamOptions, Prompt, MaxOutputTokens, Instructions, PreviousResponseId, Conversation, Store, Background, Other }
 
     /// <summary>Scans <paramref name="json"/>; on failure returns false with a message for the caller.</summary>
     public static bool TryParse(ReadOnlySpan<byte> json, bool needModel, out RequestInfo info, out string? error)
@@ -63,7 +76,7 @@ internal struct RequestInfo
                         : reader.ValueTextEquals("n"u8) ? Field.N
                         : reader.ValueTextEquals("stream_options"u8) ? Field.StreamOptions
                         : reader.ValueTextEquals("messages"u8) || reader.ValueTextEquals("prompt"u8) || reader.ValueTextEquals("input"u8) ? Field.Prompt
-                        : Field.Other;
+                        : ResponsesField(ref reader);
                     continue;
                 }
                 if (depth == 1 && reader.TokenType is JsonTokenType.EndArray or JsonTokenType.EndObject)
@@ -76,7 +89,7 @@ internal struct RequestInfo
                     {
                         return false;
                     }
-                    if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && field is not (Field.StreamOptions or Field.Prompt))
+                    if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && field is not (Field.StreamOptions or Field.Prompt or Field.Conversation))
                     {
                         reader.Skip();
                     }
@@ -96,6 +109,16 @@ internal struct RequestInfo
                     {
                         info.PromptItems++;
                     }
+                }
+                else if (field == Field.Conversation && depth == 2 && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("id"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.String)
+                    {
+                        error = "'conversation.id' must be a string.";
+                        return false;
+                    }
+                    SetRange(ref reader, out info.ConversationStart, out info.ConversationLength);
                 }
                 else if (field == Field.StreamOptions && depth == 2 && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("include_usage"u8))
                 {
@@ -138,6 +161,45 @@ internal struct RequestInfo
         return true;
     }
 
+    /// <summary>The Responses API's members; looked at only for names the chat members did not match.</summary>
+    private static Field ResponsesField(ref Utf8JsonReader reader)
+        => reader.ValueTextEquals("max_output_tokens"u8) ? Field.MaxOutputTokens
+            : reader.ValueTextEquals("instructions"u8) ? Field.Instructions
+            : reader.ValueTextEquals("previous_response_id"u8) ? Field.PreviousResponseId
+            : reader.ValueTextEquals("conversation"u8) ? Field.Conversation
+            : reader.ValueTextEquals("store"u8) ? Field.Store
+            : reader.ValueTextEquals("background"u8) ? Field.Background
+            : Field.Other;
+
+    /// <summary>The raw text of the string the reader is at (no range for an escaped one: no real id has escapes).</summary>
+    private static void SetRange(ref Utf8JsonReader reader, out int start, out int length)
+    {
+        if (reader.ValueIsEscaped || reader.HasValueSequence)
+        {
+            start = length = 0;
+            return;
+        }
+        start = (int)reader.TokenStartIndex + 1;
+        length = reader.ValueSpan.Length;
+    }
+
+    private static bool ReadBoolean(ref Utf8JsonReader reader, string name, out bool? value, out string? error)
+    {
+        error = null;
+        value = null;
+        if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+        {
+            value = reader.TokenType == JsonTokenType.True;
+            return true;
+        }
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return true;
+        }
+        error = $"'{name}' must be a boolean.";
+        return false;
+    }
+
     private static bool ReadTopLevelValue(ref Utf8JsonReader reader, Field field, ref RequestInfo info, out string? error)
     {
         error = null;
@@ -154,6 +216,8 @@ internal struct RequestInfo
                     return false;
                 }
                 info.Model = reader.GetString();
+                info.ModelTokenStart = (int)reader.TokenStartIndex;
+                info.ModelTokenLength = (int)(reader.BytesConsumed - reader.TokenStartIndex);
                 if (info.Model is { Length: > 256 })
                 {
                     error = "'model' is too long.";
@@ -203,6 +267,64 @@ internal struct RequestInfo
                     error = "'stream_options' must be an object.";
                     return false;
                 }
+                return true;
+            case Field.MaxOutputTokens:
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    return true;
+                }
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var maxOutput) || maxOutput < 1)
+                {
+                    error = "'max_output_tokens' must be a positive integer no larger than 2147483647.";
+                    return false;
+                }
+                info.MaxTokens = maxOutput;
+                return true;
+            case Field.Instructions:
+                if (reader.TokenType == JsonTokenType.String)
+                {
+                    info.PromptBytes += reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
+                    info.PromptItems++;
+                    return true;
+                }
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    return true;
+                }
+                error = "'instructions' must be a string.";
+                return false;
+            case Field.PreviousResponseId:
+                if (reader.TokenType == JsonTokenType.String)
+                {
+                    SetRange(ref reader, out info.PreviousResponseIdStart, out info.PreviousResponseIdLength);
+                    return true;
+                }
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    return true;
+                }
+                error = "'previous_response_id' must be a string.";
+                return false;
+            case Field.Conversation:
+                if (reader.TokenType == JsonTokenType.String)
+                {
+                    SetRange(ref reader, out info.ConversationStart, out info.ConversationLength);
+                    return true;
+                }
+                if (reader.TokenType is JsonTokenType.Null or JsonTokenType.StartObject)
+                {
+                    return true;
+                }
+                error = "'conversation' must be a string or an object with an 'id'.";
+                return false;
+            case Field.Store:
+                return ReadBoolean(ref reader, "store", out info.Store, out error);
+            case Field.Background:
+                if (!ReadBoolean(ref reader, "background", out var background, out error))
+                {
+                    return false;
+                }
+                info.Background = background == true;
                 return true;
             case Field.Prompt:
                 if (reader.TokenType == JsonTokenType.String)

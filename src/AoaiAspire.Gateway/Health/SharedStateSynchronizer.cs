@@ -1,7 +1,6 @@
 using System.Threading.Channels;
 using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Configuration;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace AoaiAspire.Gateway.Health;
 
@@ -13,10 +12,11 @@ namespace AoaiAspire.Gateway.Health;
 ///   request path never waits on Redis) and published by a background loop.
 /// - In: events published by other replicas and by the health probe are applied through
 ///   <see cref="BackendStateUpdater"/> as they arrive (one pub/sub hop).
-/// - Loss: replicas keep serving on local state; the loss is logged once and <c>/health</c> says Degraded.
+/// - Loss: replicas keep serving on local state; the loss is logged once and <c>/health</c> says Degraded (the
+///   connection's own health check, see <see cref="Backends.Redis.SharedRedis"/>).
 ///   On reconnect the stored throttles, circuits and verdicts are read back and applied (resynchronise).
 /// </remarks>
-internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthCheck, IAsyncDisposable
+internal sealed partial class SharedStateSynchronizer : IHostedService, IAsyncDisposable
 {
     private readonly IBackendStateStore _store;
     private readonly BackendRegistry _registry;
@@ -30,7 +30,6 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthC
     });
     private readonly CancellationTokenSource _stopping = new();
     private Task? _publisher;
-    private int _everConnected;
 
     public SharedStateSynchronizer(IBackendStateStore store, BackendRegistry registry, BackendStateUpdater updater, TimeProvider time, ILogger<SharedStateSynchronizer> logger)
     {
@@ -124,18 +123,13 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthC
         }
     }
 
+    // The loss and the recovery are logged once by the connection's owner (SharedRedis); here only the consequence.
     private void OnConnectionChanged(bool connected)
     {
-        if (!connected)
+        if (connected)
         {
-            LogLost(_logger);
-            return;
+            _ = ResynchroniseAsync();
         }
-        if (Interlocked.Exchange(ref _everConnected, 1) == 1)
-        {
-            LogRestored(_logger);
-        }
-        _ = ResynchroniseAsync();
     }
 
     private async Task ResynchroniseAsync()
@@ -155,12 +149,6 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthC
             LogResyncFailed(_logger, ex.GetType().Name);
         }
     }
-
-    /// <summary>Degraded (not unhealthy) without Redis: the replica still serves, on local state.</summary>
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-        => Task.FromResult(!_store.IsShared ? HealthCheckResult.Healthy("State is local to this replica (no Redis configured).")
-            : _store.IsConnected ? HealthCheckResult.Healthy("Shared state connected.")
-            : HealthCheckResult.Degraded("Shared state (Redis) unreachable: serving on local state; reconnecting."));
 
     private static long TicksToUnixMs(long ticks) => (ticks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMillisecond;
     private static long UnixMsToTicks(long unixMs) => unixMs <= 0 ? 0 : DateTimeOffset.UnixEpoch.UtcTicks + (unixMs * TimeSpan.TicksPerMillisecond);
@@ -183,12 +171,6 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IHealthC
 
     [LoggerMessage(1501, LogLevel.Information, "No Redis configured (ConnectionStrings:redis): backend state is local to this replica.")]
     private static partial void LogNotShared(ILogger logger);
-
-    [LoggerMessage(1502, LogLevel.Warning, "Shared state (Redis) lost: serving on local state and reconnecting.")]
-    private static partial void LogLost(ILogger logger);
-
-    [LoggerMessage(1503, LogLevel.Information, "Shared state (Redis) restored.")]
-    private static partial void LogRestored(ILogger logger);
 
     [LoggerMessage(1504, LogLevel.Information, "Resynchronised {Count} shared backend facts from Redis.")]
     private static partial void LogResynchronised(ILogger logger, int count);

@@ -35,4 +35,24 @@ internal sealed class ConsumerQuotaOptions
     /// </summary>
     [Range(0.0001, 1.0)]
     public double MaxUnsyncedShare { get; set; } = 0.01;
+
+    /// <summary>
+    /// What a consumer's quota does while a configured Redis is unreachable, unless the consumer sets its own
+    /// <c>Gateway:Consumers:{name}:QuotaWhenRedisDown</c>. <see cref="QuotaRedisDownMode.FailOpen"/>: each replica counts
+    /// alone (with N replicas a consumer may get up to N times its limit during the outage).
+    /// <see cref="QuotaRedisDownMode.FailClosed"/>: requests of consumers with limits are refused with 503 until the counts
+    /// are shared again. Default FailOpen. No effect without Redis configured (one replica counts exactly).
+    /// </summary>
+    [EnumDataType(typeof(QuotaRedisDownMode))]
+    public QuotaRedisDownMode WhenRedisDown { get; set; } = QuotaRedisDownMode.FailOpen;
+}
+
+/// <summary>Quota behaviour while the shared counts are unreachable (see docs/quotas.md).</summary>
+internal enum QuotaRedisDownMode
+{
+    /// <summary>Admit on this replica's own counts.</summary>
+    FailOpen,
+
+    /// <summary>Refuse (503) what cannot be counted across replicas.</summary>
+    FailClosed,
 }

@@ -25,6 +25,8 @@ internal sealed class ConsumerQuotas : IConsumerQuotas
     private volatile Dictionary<string, ConsumerEntry> _consumers = new(StringComparer.OrdinalIgnoreCase);
     private volatile QuotaCounter[] _counters = [];
     private volatile bool _capUnsynced;
+    private volatile bool _sharedStoreDown;
+    private volatile bool _failsClosed;
 
     public ConsumerQuotas(GatewayOptions options, ConsumerQuotaOptions quotaOptions, TimeProvider time)
     {
@@ -48,6 +50,19 @@ internal sealed class ConsumerQuotas : IConsumerQuotas
         set => _capUnsynced = value;
     }
 
+    /// <summary>
+    /// True while a configured Redis is unreachable (set by <see cref="QuotaSynchronizer"/>): consumers that fail closed
+    /// are refused then. Never true without Redis configured.
+    /// </summary>
+    internal bool SharedStoreDown
+    {
+        get => _sharedStoreDown;
+        set => _sharedStoreDown = value;
+    }
+
+    /// <summary>True when some consumer with limits fails closed while Redis is down.</summary>
+    internal bool FailsClosed => _failsClosed;
+
     /// <summary>The window (unix minute) the clock is in now.</summary>
     internal long CurrentWindow() => _time.GetUtcNow().ToUnixTimeMilliseconds() / WindowMilliseconds;
 
@@ -58,8 +73,13 @@ internal sealed class ConsumerQuotas : IConsumerQuotas
             return QuotaDecision.Unlimited;
         }
 
-        var tokens = Math.Max(0, estimatedTokens);
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (entry.FailClosed && _sharedStoreDown)
+        {
+            // Cannot be counted with the other replicas: refused, and asked to come back after a synchronisation interval.
+            return new QuotaDecision(false, null, null, _options.SyncInterval < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : _options.SyncInterval, default) { Uncountable = true };
+        }
+        var tokens = Math.Max(0, estimatedTokens);
         var window = nowMs / WindowMilliseconds;
         var capUnsynced = _capUnsynced;
 
@@ -137,6 +157,7 @@ internal sealed class ConsumerQuotas : IConsumerQuotas
             var existing = _counters.ToDictionary(c => (c.Consumer, c.Deployment));
             var consumers = new Dictionary<string, ConsumerEntry>(StringComparer.OrdinalIgnoreCase);
             var counters = new List<QuotaCounter>();
+            var anyFailsClosed = false;
             foreach (var (name, c) in options.Consumers)
             {
                 var total = c.TokensPerMinute is null && c.RequestsPerMinute is null
@@ -153,11 +174,14 @@ internal sealed class ConsumerQuotas : IConsumerQuotas
                 }
                 if (total is not null || byDeployment.Count > 0)
                 {
-                    consumers[name] = new ConsumerEntry(total, total is null ? null : new QuotaRoute(total, null), byDeployment);
+                    var failClosed = (c.QuotaWhenRedisDown ?? _options.WhenRedisDown) == QuotaRedisDownMode.FailClosed;
+                    anyFailsClosed |= failClosed;
+                    consumers[name] = new ConsumerEntry(total, total is null ? null : new QuotaRoute(total, null), byDeployment, failClosed);
                 }
             }
             _counters = [.. counters];
             _consumers = consumers;
+            _failsClosed = anyFailsClosed;
 
             QuotaCounter Counter(string consumer, string deployment, long? tokens, long? requests)
             {
@@ -245,7 +269,7 @@ internal sealed class ConsumerQuotas : IConsumerQuotas
         Exhausted = 2,
     }
 
-    private sealed record ConsumerEntry(QuotaCounter? Total, QuotaRoute? Default, Dictionary<string, QuotaRoute> ByDeployment)
+    private sealed record ConsumerEntry(QuotaCounter? Total, QuotaRoute? Default, Dictionary<string, QuotaRoute> ByDeployment, bool FailClosed)
     {
         public QuotaRoute? Route(string deployment)
             => ByDeployment.Count != 0 && ByDeployment.TryGetValue(deployment, out var route) ? route : Default;

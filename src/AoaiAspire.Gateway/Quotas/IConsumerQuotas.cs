@@ -9,6 +9,12 @@ namespace AoaiAspire.Gateway.Quotas;
 internal readonly record struct QuotaDecision(bool Admitted, long? RemainingTokens, long? RemainingRequests, TimeSpan RetryAfter, QuotaReservation Reservation)
 {
     public static readonly QuotaDecision Unlimited = new(true, null, null, TimeSpan.Zero, default);
+
+    /// <summary>
+    /// Refused because the counts cannot be shared now (Redis unreachable) and the consumer fails closed: answer 503
+    /// with <see cref="RetryAfter"/>, not 429 (the consumer has not exceeded anything).
+    /// </summary>
+    public bool Uncountable { get; init; }
 }
 
 /// <summary>What was charged for one request, so the real usage can replace the estimate.</summary>

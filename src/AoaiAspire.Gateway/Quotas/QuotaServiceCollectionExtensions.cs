@@ -1,5 +1,4 @@
 using AoaiAspire.Backends.Redis;
-using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -10,9 +9,8 @@ internal static class QuotaServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="IConsumerQuotas"/> (limits from <c>Gateway:Consumers:{name}</c>, validated at start-up),
-    /// its Redis synchronisation (<c>Gateway:Quotas</c>, <c>ConnectionStrings:redis</c>) and the <c>quotas</c> health check.
-    /// Expects <see cref="GatewayOptions"/> to be bound already. The Redis connection of the backend state store is reused
-    /// when there is one.
+    /// and its Redis synchronisation (<c>Gateway:Quotas</c>) on the process's one Redis connection, when
+    /// <see cref="SharedRedis"/> is registered. Expects <see cref="GatewayOptions"/> to be bound already.
     /// </summary>
     public static IServiceCollection AddConsumerQuotas(this IServiceCollection services)
     {
@@ -37,22 +35,14 @@ internal static class QuotaServiceCollectionExtensions
         });
         services.AddSingleton<IConsumerQuotas>(sp => sp.GetRequiredService<ConsumerQuotas>());
 
-        services.AddSingleton(sp =>
-        {
-            var time = sp.GetRequiredService<TimeProvider>();
-            var logger = sp.GetRequiredService<ILogger<QuotaSynchronizer>>();
-            var options = sp.GetRequiredService<IOptions<ConsumerQuotaOptions>>().Value;
-            var quotas = sp.GetRequiredService<ConsumerQuotas>();
-            if (sp.GetService<IBackendStateStore>() is RedisBackendStateStore shared)
-            {
-                return new QuotaSynchronizer(quotas, shared.Client, ownsClient: false, options, time, logger);
-            }
-            var redis = RedisConnectionOptions.FromConfiguration(sp.GetRequiredService<IConfiguration>());
-            var client = redis is null ? null : RedisClient.Create(redis, sp.GetRequiredService<ILogger<RedisClient>>(), time);
-            return new QuotaSynchronizer(quotas, client, ownsClient: true, options, time, logger);
-        });
+        // The quota counts' own contract on the process's one Redis connection (registered by AddSharedBackendState).
+        services.AddSingleton(sp => new QuotaSynchronizer(
+            sp.GetRequiredService<ConsumerQuotas>(),
+            sp.GetService<SharedRedis>() is { } redis ? new RedisQuotaCounts(redis) : null,
+            sp.GetRequiredService<IOptions<ConsumerQuotaOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<QuotaSynchronizer>>()));
         services.AddHostedService(sp => sp.GetRequiredService<QuotaSynchronizer>());
-        services.AddHealthChecks().AddCheck<QuotaSynchronizer>("quotas");
         return services;
     }
 }

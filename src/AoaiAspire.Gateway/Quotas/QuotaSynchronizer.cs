@@ -1,6 +1,4 @@
-using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace AoaiAspire.Gateway.Quotas;
 
@@ -14,37 +12,21 @@ namespace AoaiAspire.Gateway.Quotas;
 ///    returned totals of every replica as the new baseline;
 /// 3. for each other counter, MGET the totals, so an idle replica learns what the others spent.
 /// A failed push puts the charges back into the pending count; nothing on the request path waits for any of this.
-/// Without Redis the loop does not run and the counts stay per replica. When Redis goes away the replica keeps
-/// admitting on what it last knew plus its own charges (logged once; <c>/health</c> says Degraded) and pushes
-/// them when Redis is back.
+/// Without Redis configured the loop does not run and the counts stay per replica. When a configured Redis is
+/// unreachable (logged once; <c>/health</c> says Degraded through the connection's health check) each consumer gets
+/// what <see cref="ConsumerQuotaOptions.WhenRedisDown"/> (or its own <c>QuotaWhenRedisDown</c>) chose: fail open, the
+/// replica admits on what it last knew plus its own charges and pushes them when Redis is back; or fail closed, the
+/// replica refuses what it cannot count (see docs/quotas.md).
 /// </remarks>
-internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, IAsyncDisposable
+internal sealed partial class QuotaSynchronizer : IHostedService, IAsyncDisposable
 {
-    // KEYS = tokens key, requests key; ARGV = token delta, request delta, ttl ms. Returns both totals.
-    private static readonly RedisScript PushScript = new("""
-        local t = redis.call('INCRBY', KEYS[1], ARGV[1])
-        local r = redis.call('INCRBY', KEYS[2], ARGV[2])
-        redis.call('PEXPIRE', KEYS[1], ARGV[3])
-        redis.call('PEXPIRE', KEYS[2], ARGV[3])
-        return {t, r}
-        """);
-
-    // KEYS[1] = epoch key; ARGV[1] = a new random value, set only when the key is missing. Returns the value in force.
-    private static readonly RedisScript EpochScript = new("""
-        local e = redis.call('GET', KEYS[1])
-        if e then return e end
-        redis.call('SET', KEYS[1], ARGV[1])
-        return ARGV[1]
-        """);
-
     /// <summary>Keys outlive their minute by a minute, for replicas whose clocks lag a little.</summary>
-    private static readonly long KeyTimeToLiveMs = (long)TimeSpan.FromMinutes(2).TotalMilliseconds;
+    private static readonly TimeSpan KeyTimeToLive = TimeSpan.FromMinutes(2);
 
     private const int KeysPerRead = 512;
 
     private readonly ConsumerQuotas _quotas;
-    private readonly RedisClient? _client;
-    private readonly bool _ownsClient;
+    private readonly ISharedQuotaCounts? _shared;
     private readonly TimeSpan _interval;
     private readonly TimeProvider _timerTime;
     private readonly ILogger _logger;
@@ -54,14 +36,12 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
     private int _failed;
     private long _syncs;
 
-    /// <param name="client">Null: no Redis configured, counts are per replica.</param>
-    /// <param name="ownsClient">Start and dispose <paramref name="client"/> here (false when it is shared with the backend state store).</param>
+    /// <param name="shared">Null: no Redis configured, counts are per replica.</param>
     /// <param name="timerTime">Clock of the loop's timer; the windows follow <see cref="ConsumerQuotas.Time"/>.</param>
-    public QuotaSynchronizer(ConsumerQuotas quotas, RedisClient? client, bool ownsClient, ConsumerQuotaOptions options, TimeProvider timerTime, ILogger logger)
+    public QuotaSynchronizer(ConsumerQuotas quotas, ISharedQuotaCounts? shared, ConsumerQuotaOptions options, TimeProvider timerTime, ILogger logger)
     {
         _quotas = quotas;
-        _client = client;
-        _ownsClient = ownsClient;
+        _shared = shared;
         _interval = options.SyncInterval;
         _timerTime = timerTime;
         _logger = logger;
@@ -70,19 +50,17 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
     /// <summary>Completed synchronisations (for tests and the status page).</summary>
     public long Syncs => Interlocked.Read(ref _syncs);
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (_client is null)
+        if (_shared is null)
         {
             LogLocal(_logger);
-            return;
+            return Task.CompletedTask;
         }
-        _client.OnConnectionStateChanged += OnConnectionStateChanged;
-        if (_ownsClient)
-        {
-            await _client.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
+        _shared.ConnectionChanged += OnConnectionChanged;
+        SetConnected(_shared.IsConnected);
         _loop = Task.Run(RunAsync, CancellationToken.None);
+        return Task.CompletedTask;
     }
 
     private async Task RunAsync()
@@ -104,9 +82,9 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
     /// <summary>One synchronisation; false when Redis is not reachable (the counts stay local until the next one).</summary>
     internal async Task<bool> SyncOnceAsync(CancellationToken cancellationToken)
     {
-        var client = _client;
-        var connected = client is { IsConnected: true };
-        _quotas.IsShared = connected;
+        var shared = _shared;
+        var connected = shared is { IsConnected: true };
+        SetConnected(connected);
         if (!connected)
         {
             return false;
@@ -145,13 +123,13 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
             }
         }
 
-        // All commands go out before any reply is awaited: the client pipelines them on one connection.
-        var epochTask = client!.EvaluateAsync(EpochScript, [SharedStateNames.QuotaEpochKey], [Guid.NewGuid().ToString("N")], cancellationToken);
+        // All commands go out before any reply is awaited: the multiplexer pipelines them on one connection.
+        var epochTask = shared!.GetOrSetEpochAsync(Guid.NewGuid().ToString("N"));
         foreach (var push in pushes)
         {
-            push.Reply = client.EvaluateAsync(PushScript, [push.Counter.TokensKey, push.Counter.RequestsKey], [push.Tokens, push.Requests, KeyTimeToLiveMs], cancellationToken);
+            push.Reply = shared.AddAsync(push.Counter.TokensKey, push.Counter.RequestsKey, push.Tokens, push.Requests, KeyTimeToLive);
         }
-        var readTasks = new List<(int Start, int Count, Task<string?[]> Reply)>();
+        var readTasks = new List<(int Start, int Count, Task<long[]> Reply)>();
         for (var start = 0; start < reads.Count; start += KeysPerRead / 2)
         {
             var count = Math.Min(KeysPerRead / 2, reads.Count - start);
@@ -161,7 +139,7 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
                 keys[2 * i] = reads[start + i].TokensKey;
                 keys[(2 * i) + 1] = reads[start + i].RequestsKey;
             }
-            readTasks.Add((start, count, client.GetManyStringsAsync(keys, cancellationToken)));
+            readTasks.Add((start, count, shared.ReadAsync(keys)));
         }
 
         var ok = true;
@@ -169,8 +147,8 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
         {
             try
             {
-                var totals = (await push.Reply!.ConfigureAwait(false)).AsArray()!;
-                SetBaseline(push.Counter, window, totals[0].AsInt64(), totals[1].AsInt64());
+                var (tokens, requests) = await push.Reply!.WaitAsync(cancellationToken).ConfigureAwait(false);
+                SetBaseline(push.Counter, window, tokens, requests);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -182,10 +160,10 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
         {
             try
             {
-                var values = await reply.ConfigureAwait(false);
+                var values = await reply.WaitAsync(cancellationToken).ConfigureAwait(false);
                 for (var i = 0; i < count; i++)
                 {
-                    SetBaseline(reads[start + i], window, Parse(values[2 * i]), Parse(values[(2 * i) + 1]));
+                    SetBaseline(reads[start + i], window, values[2 * i], values[(2 * i) + 1]);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -195,7 +173,7 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
         }
         try
         {
-            var epoch = (await epochTask.ConfigureAwait(false)).AsString();
+            var epoch = await epochTask.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (_epoch is not null && epoch != _epoch)
             {
                 // Redis lost the data (restarted without persistence, flushed): this pass's pushes landed in the new
@@ -282,34 +260,33 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
         }
     }
 
-    private static long Parse(string? value) => long.TryParse(value, out var n) ? n : 0;
-
-    private void OnConnectionStateChanged(RedisConnectionStateChangedArguments e)
+    private void OnConnectionChanged(bool connected)
     {
-        _quotas.IsShared = e.IsConnected;
-        if (e.IsConnected)
+        SetConnected(connected);
+        if (connected)
         {
             LogShared(_logger);
         }
         else
         {
-            LogLost(_logger);
+            LogLost(_logger, _quotas.FailsClosed ? "consumers set to fail closed are refused" : "every replica counts alone");
         }
     }
 
-    /// <summary>Degraded (not unhealthy) while Redis is configured but unreachable: quotas then hold per replica.</summary>
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-        => Task.FromResult(_client is null ? HealthCheckResult.Healthy("Quotas are counted per replica (no Redis configured).")
-            : _client.IsConnected ? HealthCheckResult.Healthy("Quotas are shared through Redis.")
-            : HealthCheckResult.Degraded("Redis unreachable: quotas are counted per replica until it is back."));
+    /// <summary>Shared: cap what is admitted between synchronisations. Not shared (Redis configured, unreachable): the fail-open or fail-closed choice applies.</summary>
+    private void SetConnected(bool connected)
+    {
+        _quotas.IsShared = connected;
+        _quotas.SharedStoreDown = !connected;
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
-        if (_client is not null)
+        if (_shared is not null)
         {
-            _client.OnConnectionStateChanged -= OnConnectionStateChanged;
+            _shared.ConnectionChanged -= OnConnectionChanged;
         }
     }
 
@@ -321,10 +298,6 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
         }
         await _loop.ConfigureAwait(false);
         _stopping.Dispose();
-        if (_ownsClient && _client is not null)
-        {
-            await _client.DisposeAsync().ConfigureAwait(false);
-        }
     }
 
     private sealed class Push(QuotaCounter counter, long tokens, long requests)
@@ -332,14 +305,14 @@ internal sealed partial class QuotaSynchronizer : IHostedService, IHealthCheck, 
         public QuotaCounter Counter { get; } = counter;
         public long Tokens { get; } = tokens;
         public long Requests { get; } = requests;
-        public Task<RedisResult>? Reply { get; set; }
+        public Task<(long Tokens, long Requests)>? Reply { get; set; }
     }
 
     [LoggerMessage(1601, LogLevel.Information, "No Redis configured (ConnectionStrings:redis): consumer quotas are counted per replica.")]
     private static partial void LogLocal(ILogger logger);
 
-    [LoggerMessage(1602, LogLevel.Warning, "Redis lost: consumer quotas are counted per replica until it is back.")]
-    private static partial void LogLost(ILogger logger);
+    [LoggerMessage(1602, LogLevel.Warning, "Redis lost: until it is back, consumer quotas cannot be shared ({Consequence}).")]
+    private static partial void LogLost(ILogger logger, string consequence);
 
     [LoggerMessage(1603, LogLevel.Information, "Redis connected: consumer quotas are shared across replicas.")]
     private static partial void LogShared(ILogger logger);

@@ -11,10 +11,16 @@ internal sealed class UsageLedger
 
     internal sealed class UsageCounters
     {
-        private long _requests, _promptTokens, _completionTokens, _estimatedOnly;
+        private long _requests, _promptTokens, _completionTokens, _estimatedOnly, _cachedTokens, _reasoningTokens;
         public long Requests => Interlocked.Read(ref _requests);
         public long PromptTokens => Interlocked.Read(ref _promptTokens);
         public long CompletionTokens => Interlocked.Read(ref _completionTokens);
+
+        /// <summary>Prompt tokens the backend served from its cache (part of <see cref="PromptTokens"/>).</summary>
+        public long CachedTokens => Interlocked.Read(ref _cachedTokens);
+
+        /// <summary>Completion tokens spent on reasoning (part of <see cref="CompletionTokens"/>).</summary>
+        public long ReasoningTokens => Interlocked.Read(ref _reasoningTokens);
 
         /// <summary>Requests whose usage was not reported (counted with the estimate's prompt part).</summary>
         public long EstimatedOnly => Interlocked.Read(ref _estimatedOnly);
@@ -24,6 +30,14 @@ internal sealed class UsageLedger
             Interlocked.Increment(ref _requests);
             Interlocked.Add(ref _promptTokens, usage.PromptTokens);
             Interlocked.Add(ref _completionTokens, usage.CompletionTokens);
+            if (usage.CachedTokens != 0)
+            {
+                Interlocked.Add(ref _cachedTokens, usage.CachedTokens);
+            }
+            if (usage.ReasoningTokens != 0)
+            {
+                Interlocked.Add(ref _reasoningTokens, usage.ReasoningTokens);
+            }
             if (estimated)
             {
                 Interlocked.Increment(ref _estimatedOnly);

@@ -48,8 +48,10 @@ internal sealed class BackendProber(
             var (status, retryAt, detail) = Classify(response, time.GetUtcNow(), settings.ThrottleDefault);
             return Outcome(backend, status, latency, (int)response.StatusCode, retryAt, detail);
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when ((ex is Polly.Timeout.TimeoutRejectedException || (ex is OperationCanceledException && timeout.IsCancellationRequested))
+            && !cancellationToken.IsCancellationRequested)
         {
+            // Our own timeout or the resilience handler's attempt timeout (set to the same value).
             return Outcome(backend, HealthStatus.Unreachable, time.GetElapsedTime(started), null, 0, $"no answer within {settings.Timeout.TotalSeconds:0.###} s");
         }
         catch (HttpRequestException ex)

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using AoaiAspire.Backends.Configuration;
-using AoaiAspire.Backends.Redis;
+using StackExchange.Redis;
 using AoaiAspire.Backends.State;
 using AoaiAspire.HealthProbe.Configuration;
 using Microsoft.Extensions.Options;
@@ -47,7 +47,7 @@ internal sealed partial class ProbeRound(
                         return;
                     }
                 }
-                catch (RedisException)
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
                     // Redis went away this instant: probe anyway, publish nothing (the worker logs the outage once).
                     shared = false;
@@ -70,7 +70,7 @@ internal sealed partial class ProbeRound(
                         Interlocked.Increment(ref published);
                     }
                 }
-                catch (RedisException)
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
                     // As above: counted as not published, logged once by the worker.
                 }

@@ -84,6 +84,17 @@ internal sealed class AdminEndpoints(AccountDirectory accounts, ILogger logger)
         writer.WriteString("name", account.Name);
         writer.WriteString("region", account.Region);
         WriteCounters(writer, account.Stats);
+        var realtime = account.Realtime;
+        writer.WriteStartObject("realtime");
+        writer.WriteNumber("sessions", realtime.Sessions);
+        writer.WriteNumber("openSessions", realtime.OpenSessions);
+        writer.WriteNumber("messagesReceived", realtime.MessagesReceived);
+        writer.WriteNumber("messagesSent", realtime.MessagesSent);
+        writer.WriteNumber("responses", realtime.Responses);
+        writer.WriteNumber("inputTokens", realtime.InputTokens);
+        writer.WriteNumber("outputTokens", realtime.OutputTokens);
+        writer.WriteEndObject();
+        account.Responses.WriteStats(writer);
         writer.WriteStartObject("deployments");
         foreach (var deployment in account.Deployments.Values)
         {

@@ -22,7 +22,7 @@ namespace AoaiAspire.Simulator.Endpoints;
 /// 6. simulated latency and the answer (JSON, or an SSE stream flushed chunk by chunk).
 /// Faults are read once per request from <see cref="SimulatedAccount.Faults"/>, so a change applies to the next request.
 /// </remarks>
-internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger, CancellationToken stopping)
+internal sealed partial class InferenceHandler(AccountDirectory accounts, ILogger logger, CancellationToken stopping)
 {
     private static ReadOnlySpan<byte> DataPrefix => "data: "u8;
     private static ReadOnlySpan<byte> EventEnd => "\n\n"u8;
@@ -32,7 +32,7 @@ internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger
     /// What every call meets first: the account its port belongs to (404 if none), the request counted, a down
     /// account dropping it, the common headers, the method, and auth. Null when the answer has been given.
     /// </summary>
-    private async Task<SimulatedAccount?> AdmitAsync(HttpContext context, string method)
+    internal async Task<SimulatedAccount?> AdmitAsync(HttpContext context, string method)
     {
         var account = accounts.Resolve(context);
         if (account is null)
@@ -67,6 +67,12 @@ internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger
             return;
         }
         var faults = account.Faults;
+        if (context.GetRouteValue("deployment") is not null && !context.Request.Query.ContainsKey("api-version"))
+        {
+            // Azure OpenAI answers a deployment path without api-version with a bare "Resource not found".
+            await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status404NotFound, "404", "Resource not found");
+            return;
+        }
 
         // 3.
         JsonDocument document;
@@ -291,7 +297,7 @@ internal sealed class InferenceHandler(AccountDirectory accounts, ILogger logger
     }
 
     /// <summary>Applies <see cref="FaultOptions.ExtraLatency"/> and the drawn fault; true when the request has been answered (or dropped).</summary>
-    private async Task<bool> InjectFaultAsync(HttpContext context, SimulatedAccount account, SimulatedDeployment? deployment, FaultOptions faults, CancellationToken cancellationToken)
+    internal async Task<bool> InjectFaultAsync(HttpContext context, SimulatedAccount account, SimulatedDeployment? deployment, FaultOptions faults, CancellationToken cancellationToken)
     {
         await SimulatedLatency.DelayAsync(faults.ExtraLatency, account.Time, cancellationToken);
         var fault = FaultInjector.Pick(faults, account.Random);

@@ -12,6 +12,7 @@ namespace AoaiAspire.Simulator.Endpoints;
 internal static class SimulatorEndpointRouteBuilderExtensions
 {
     private static readonly string[] InferencePrefixes = ["/openai/deployments/{deployment}/", "/openai/v1/", "/v1/"];
+    private static readonly string[] ResponsesPrefixes = ["/openai/v1/", "/v1/", "/openai/"];
 
     /// <summary>
     /// Azure-style <c>/openai/deployments/{deployment}/…</c>, v1-style <c>/openai/v1/…</c> and <c>/v1/…</c>
@@ -25,6 +26,12 @@ internal static class SimulatorEndpointRouteBuilderExtensions
         var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         var inference = new InferenceHandler(accounts, logger, stopping);
         var admin = new AdminEndpoints(accounts, logger);
+        var realtime = new Realtime.RealtimeHandler(inference, logger, stopping);
+
+        // Realtime WebSocket: GA path (deployment in 'model') and the preview path (api-version and 'deployment').
+        endpoints.Map("/openai/v1/realtime", context => realtime.HandleAsync(context, preview: false));
+        endpoints.Map("/v1/realtime", context => realtime.HandleAsync(context, preview: false));
+        endpoints.Map("/openai/realtime", context => realtime.HandleAsync(context, preview: true));
 
         foreach (var prefix in InferencePrefixes)
         {
@@ -32,6 +39,16 @@ internal static class SimulatorEndpointRouteBuilderExtensions
             {
                 endpoints.Map(prefix + operation.Path(), context => inference.HandleAsync(context, operation));
             }
+        }
+
+        // The Responses API is account-wide (the deployment is the body's model): v1 paths and the preview path.
+        foreach (var prefix in ResponsesPrefixes)
+        {
+            endpoints.Map(prefix + "responses", inference.HandleCreateResponseAsync);
+            endpoints.Map(prefix + "responses/{id}", inference.HandleResponseAsync);
+            endpoints.Map(prefix + "responses/{id}/cancel", inference.HandleCancelResponseAsync);
+            endpoints.Map(prefix + "responses/{id}/input_items", inference.HandleInputItemsAsync);
+            endpoints.Map(prefix + "conversations", inference.HandleCreateConversationAsync);
         }
 
         endpoints.Map("/openai/models", inference.HandleModelsAsync);

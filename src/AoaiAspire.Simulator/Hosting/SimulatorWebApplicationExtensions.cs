@@ -76,6 +76,7 @@ internal static class SimulatorWebApplicationExtensions
     public static WebApplication MapSimulator(this WebApplication app)
     {
         var accounts = app.Services.GetRequiredService<AccountDirectory>();
+        app.UseWebSockets();
         app.MapSimulator(accounts);
         app.Lifetime.ApplicationStarted.Register(() =>
         {

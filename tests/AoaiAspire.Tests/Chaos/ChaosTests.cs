@@ -110,7 +110,7 @@ public sealed class ChaosTests
             using var response = await gateway.Client.PostAsync(ChatPath, GatewayRoutingTests.Chat());
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
             var json = await response.Content.ReadFromJsonAsync<JsonElement>();
-            Assert.Equal("NoBackendAvailable", json.GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal("ServiceUnavailable", json.GetProperty("error").GetProperty("code").GetString());
         }
     }
 }

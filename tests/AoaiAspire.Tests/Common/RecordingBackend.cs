@@ -26,7 +26,8 @@ internal sealed class RecordingBackend : IAsyncDisposable
 
     public List<(string Path, Dictionary<string, string[]> Headers)> Requests { get; } = [];
 
-    public static async Task<RecordingBackend> StartAsync()
+    /// <param name="status">What it answers: 200 with the completion, or this status with an AOAI-shaped error.</param>
+    public static async Task<RecordingBackend> StartAsync(int status = 200)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -45,6 +46,12 @@ internal sealed class RecordingBackend : IAsyncDisposable
             context.Response.Headers["api-key"] = "leaked-upstream-key";
             context.Response.Headers["x-ms-region"] = "recording";
             context.Response.ContentType = "application/json";
+            if (status != 200)
+            {
+                context.Response.StatusCode = status;
+                await context.Response.WriteAsync("""{"error":{"code":"ServiceUnavailable","message":"recording backend failure"}}""");
+                return;
+            }
             await context.Response.WriteAsync("""{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}""");
         });
         await app.StartAsync();

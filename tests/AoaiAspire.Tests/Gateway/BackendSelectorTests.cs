@@ -41,7 +41,7 @@ public sealed class BackendSelectorTests
     {
         var route = Route(("ptu", 1, 1), ("paygo", 2, 1));
         var selector = new BackendSelector(new WeightedPolicy(new Random(1)));
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         route.Candidates[0].State.ExtendThrottle("chat", clock.GetUtcNow().UtcTicks + TimeSpan.FromSeconds(10).Ticks);
 
         Assert.Equal("paygo", PickName(selector, route, clock.GetUtcNow().UtcTicks));
@@ -119,7 +119,7 @@ public sealed class BackendSelectorTests
     public void Select_LeastLatency_PrefersFasterBackend()
     {
         var route = Route(("slow", 1, 1), ("fast", 1, 1));
-        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5), new ManualTimeProvider(new DateTimeOffset(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.Zero))));
+        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5), new FakeTimeProvider(new DateTimeOffset(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.Zero))));
         var now = DateTimeOffset.UtcNow.UtcTicks;
         route.Candidates.Single(c => c.Backend.Name == "slow").State.RecordSuccess(now, TimeSpan.FromMilliseconds(400), 0.3, Circuit.SamplingTicks);
         route.Candidates.Single(c => c.Backend.Name == "fast").State.RecordSuccess(now, TimeSpan.FromMilliseconds(40), 0.3, Circuit.SamplingTicks);
@@ -130,7 +130,7 @@ public sealed class BackendSelectorTests
     [Fact]
     public void Select_LeastLatency_StaleSlowBackend_GetsARequestToShowItRecovered()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var route = Route(("slow", 1, 1), ("fast", 1, 1));
         var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5), clock));
         var start = clock.GetUtcNow().UtcTicks;
@@ -148,7 +148,7 @@ public sealed class BackendSelectorTests
     public void Select_LeastLatency_SimilarLatencies_ShareTheLoad()
     {
         var route = Route(("a", 1, 1), ("b", 1, 1));
-        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5), new ManualTimeProvider(new DateTimeOffset(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.Zero))));
+        var selector = new BackendSelector(new LeastLatencyPolicy(new Random(5), new FakeTimeProvider(new DateTimeOffset(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.Zero))));
         var now = DateTimeOffset.UtcNow.UtcTicks;
         route.Candidates.Single(c => c.Backend.Name == "a").State.RecordSuccess(now, TimeSpan.FromMilliseconds(40), 0.3, Circuit.SamplingTicks);
         route.Candidates.Single(c => c.Backend.Name == "b").State.RecordSuccess(now, TimeSpan.FromMilliseconds(44), 0.3, Circuit.SamplingTicks);

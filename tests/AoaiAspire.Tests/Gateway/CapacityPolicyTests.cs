@@ -8,7 +8,7 @@ public sealed class CapacityPolicyTests
     [Fact]
     public void Pick_BackendWithoutRoomForTheRequest_IsPassedOver()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var route = BackendSelectorTests.Route(("low", 1, 1), ("high", 1, 1));
         var now = clock.GetUtcNow().UtcTicks;
         route.Candidates.Single(c => c.Backend.Name == "low").Capacity.Observe(tokens: 300, requests: 50, now);
@@ -23,7 +23,7 @@ public sealed class CapacityPolicyTests
     [Fact]
     public void Select_WholeGroupWithoutRoom_SpillsToNextGroupBeforeAnyThrottle()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var route = BackendSelectorTests.Route(("ptu", 1, 1), ("paygo", 2, 1));
         var now = clock.GetUtcNow().UtcTicks;
         route.Candidates[0].Capacity.Observe(tokens: 100, requests: 10, now);
@@ -36,7 +36,7 @@ public sealed class CapacityPolicyTests
     [Fact]
     public void Select_NoGroupHasRoom_FallsBackToAnyAvailableBackend()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var route = BackendSelectorTests.Route(("a", 1, 1), ("b", 2, 1));
         var now = clock.GetUtcNow().UtcTicks;
         route.Candidates[0].Capacity.Observe(0, 0, now);
@@ -48,7 +48,7 @@ public sealed class CapacityPolicyTests
     [Fact]
     public void Charge_LowersKnownCapacityBetweenResponses_AndOldReadingsExpire()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var capacity = new DeploymentCapacity();
         var now = clock.GetUtcNow().UtcTicks;
         capacity.Observe(1000, 10, now);
@@ -62,7 +62,7 @@ public sealed class CapacityPolicyTests
     [Fact]
     public void Pick_SpreadsInProportionToRemainingCapacity()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var route = BackendSelectorTests.Route(("big", 1, 1), ("small", 1, 1));
         var now = clock.GetUtcNow().UtcTicks;
         var big = Array.FindIndex(route.Candidates, c => c.Backend.Name == "big");

@@ -3,12 +3,22 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using AoaiAspire.Simulator;
 using AoaiAspire.Tests.Common;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AoaiAspire.Tests.Gateway;
 
 /// <summary>Per-consumer quotas through the gateway, alone and across two replicas sharing Redis.</summary>
+/// <remarks>
+/// The gateways run on one <see cref="FakeTimeProvider"/> a few seconds into a clock minute, moved only by the test, so
+/// a quota window cannot end in the middle of a test (on the real clock, a run across a minute boundary got a fresh budget).
+/// </remarks>
 public sealed class ConsumerQuotaGatewayTests
 {
+    private readonly FakeTimeProvider _clock = new(TestClock.Start.AddSeconds(5));
+
+    private Task<GatewayTestHost> StartGatewayAsync(IDictionary<string, string?> settings)
+        => GatewayTestHost.StartAsync(settings, configureServices: services => services.AddSingleton<TimeProvider>(_clock));
+
     private const string ChatPath = "/openai/deployments/chat/chat/completions?api-version=2024-10-21";
     private const string LimitedKey = "limited-key-0123456789";
     private const string OtherKey = "other-key-0123456789";
@@ -24,7 +34,7 @@ public sealed class ConsumerQuotaGatewayTests
         return settings;
     }
 
-    private static async Task<HttpResponseMessage> ChatAsync(GatewayTestHost gateway, string key)
+    internal static async Task<HttpResponseMessage> ChatAsync(GatewayTestHost gateway, string key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = GatewayRoutingTests.Chat(maxTokens: 100) };
         request.Headers.Add("api-key", key);
@@ -35,7 +45,7 @@ public sealed class ConsumerQuotaGatewayTests
     public async Task ConsumerOverItsTpmGets429WithHeadersWhileAnotherConsumerIsUnaffected()
     {
         await using var sims = await SimulatorHost.StartAsync([Simulators.Account("a")]);
-        await using var gateway = await GatewayTestHost.StartAsync(Settings(sims, tokensPerMinute: 1_000));
+        await using var gateway = await StartGatewayAsync(Settings(sims, tokensPerMinute: 1_000));
 
         var served = 0;
         HttpResponseMessage? refused = null;
@@ -82,8 +92,8 @@ public sealed class ConsumerQuotaGatewayTests
         await using var sims = await SimulatorHost.StartAsync([Simulators.Account("a")]);
         var settings = Settings(sims, tokensPerMinute: 3_000);
         settings["ConnectionStrings:redis"] = redis.ConnectionString;
-        await using var a = await GatewayTestHost.StartAsync(settings);
-        await using var b = await GatewayTestHost.StartAsync(settings);
+        await using var a = await StartGatewayAsync(settings);
+        await using var b = await StartGatewayAsync(settings);
         await Wait.UntilAsync(async () => (await a.Client.GetStringAsync("/health")) == "Healthy" && (await b.Client.GetStringAsync("/health")) == "Healthy",
             because: "both replicas connect to Redis");
 
@@ -93,9 +103,13 @@ public sealed class ConsumerQuotaGatewayTests
         var admittedTokens = 0L;
         var exhausted = new bool[2];
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        for (var i = 0; !(exhausted[0] && exhausted[1]) && DateTime.UtcNow < deadline; i++)
+        const int MaxSteps = 450; // 45 s of simulated time from 12:00:05: never past the minute
+        for (var i = 0; !(exhausted[0] && exhausted[1]) && DateTime.UtcNow < deadline && i < MaxSteps; i++)
         {
             var replica = i % 2;
+            // One synchronisation interval of simulated time per request: the replicas' sync loops tick on this clock,
+            // and the window stays the same (MaxSteps bounds the simulated time).
+            _clock.Advance(TimeSpan.FromMilliseconds(100));
             using var response = await ChatAsync(replica == 0 ? a : b, LimitedKey);
             if (response.StatusCode == HttpStatusCode.OK)
             {

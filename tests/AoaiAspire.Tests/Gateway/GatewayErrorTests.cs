@@ -51,30 +51,37 @@ public sealed class GatewayErrorTests : IAsyncLifetime
         return (response.StatusCode, error.GetProperty("code").GetString()!);
     }
 
-    public static TheoryData<string, string, string?, string?, HttpStatusCode> Cases => new()
+    private const string Q = "?api-version=2024-10-21";
+
+    /// <summary>Method, path, body, key, the status and the code (README "Errors": Azure OpenAI's scheme).</summary>
+    public static TheoryData<string, string, string?, string?, HttpStatusCode, string> Cases => new()
     {
-        { "POST", "/openai/deployments/chat/chat/completions?api-version=2024-10-21", """{"messages":[]}""", null, HttpStatusCode.Unauthorized },
-        { "POST", "/openai/deployments/chat/chat/completions?api-version=2024-10-21", """{"messages":[]}""", "wrong-key-0123456789", HttpStatusCode.Unauthorized },
-        { "POST", "/openai/deployments/chat/chat/completions", """{"messages":[""", CallerKey, HttpStatusCode.BadRequest },
-        { "POST", "/openai/deployments/chat/chat/completions", "", CallerKey, HttpStatusCode.BadRequest },
-        { "POST", "/openai/deployments/chat/chat/completions", """{"stream":"yes"}""", CallerKey, HttpStatusCode.BadRequest },
-        { "POST", "/openai/deployments/nope/chat/completions", """{"messages":[]}""", CallerKey, HttpStatusCode.NotFound },
-        { "POST", "/openai/v1/chat/completions", """{"model":"nope","messages":[]}""", CallerKey, HttpStatusCode.NotFound },
-        { "POST", "/openai/v1/chat/completions", """{"messages":[]}""", CallerKey, HttpStatusCode.BadRequest },
-        { "POST", "/openai/deployments/chat/fine_tuning/jobs", """{"messages":[]}""", CallerKey, HttpStatusCode.NotFound },
-        { "GET", "/openai/deployments/chat/chat/completions", null, CallerKey, HttpStatusCode.MethodNotAllowed },
-        { "DELETE", "/v1/chat/completions", null, CallerKey, HttpStatusCode.MethodNotAllowed },
-        { "POST", "/openai/deployments/chat/chat/completions", "{\"messages\":[{\"content\":\"" + new string('x', 4096) + "\"}]}", CallerKey, HttpStatusCode.RequestEntityTooLarge },
-        { "POST", "/openai/deployments/chat/chat/completions", """{"messages":[]}""", "limited-key-0123456789", HttpStatusCode.Forbidden },
-        { "GET", "/no/such/path", null, CallerKey, HttpStatusCode.NotFound },
+        { "POST", "/openai/deployments/chat/chat/completions" + Q, """{"messages":[]}""", null, HttpStatusCode.Unauthorized, "401" },
+        { "POST", "/openai/deployments/chat/chat/completions" + Q, """{"messages":[]}""", "wrong-key-0123456789", HttpStatusCode.Unauthorized, "401" },
+        { "POST", "/openai/deployments/chat/chat/completions" + Q, """{"messages":[""", CallerKey, HttpStatusCode.BadRequest, "BadRequest" },
+        { "POST", "/openai/deployments/chat/chat/completions" + Q, "", CallerKey, HttpStatusCode.BadRequest, "BadRequest" },
+        { "POST", "/openai/deployments/chat/chat/completions" + Q, """{"stream":"yes"}""", CallerKey, HttpStatusCode.BadRequest, "BadRequest" },
+        { "POST", "/openai/deployments/nope/chat/completions" + Q, """{"messages":[]}""", CallerKey, HttpStatusCode.NotFound, "DeploymentNotFound" },
+        { "POST", "/openai/v1/chat/completions", """{"model":"nope","messages":[]}""", CallerKey, HttpStatusCode.NotFound, "DeploymentNotFound" },
+        { "POST", "/openai/v1/chat/completions", """{"messages":[]}""", CallerKey, HttpStatusCode.BadRequest, "BadRequest" },
+        { "POST", "/openai/deployments/chat/fine_tuning/jobs" + Q, """{"messages":[]}""", CallerKey, HttpStatusCode.NotFound, "404" },
+        { "POST", "/openai/deployments/chat/chat/completions", """{"messages":[]}""", CallerKey, HttpStatusCode.NotFound, "404" },
+        { "GET", "/openai/deployments/chat/chat/completions" + Q, null, CallerKey, HttpStatusCode.MethodNotAllowed, "MethodNotAllowed" },
+        { "DELETE", "/v1/chat/completions", null, CallerKey, HttpStatusCode.MethodNotAllowed, "MethodNotAllowed" },
+        { "POST", "/openai/deployments/chat/chat/completions" + Q, "{\"messages\":[{\"content\":\"" + new string('x', 4096) + "\"}]}", CallerKey, HttpStatusCode.RequestEntityTooLarge, "RequestEntityTooLarge" },
+        { "POST", "/openai/v1/embeddings", "input=x", CallerKey, HttpStatusCode.UnsupportedMediaType, "UnsupportedMediaType" },
+        { "POST", "/openai/deployments/chat/chat/completions" + Q, """{"messages":[]}""", "limited-key-0123456789", HttpStatusCode.Forbidden, "PermissionDenied" },
+        { "GET", "/no/such/path", null, CallerKey, HttpStatusCode.NotFound, "404" },
+        { "GET", "/openai/v1/realtime?model=chat", null, CallerKey, HttpStatusCode.BadRequest, "BadRequest" },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task BadRequestGetsAzureShapedErrorAndSpendsNoBackend(string method, string path, string? body, string? key, HttpStatusCode expected)
+    public async Task BadRequestGetsAzureShapedErrorAndSpendsNoBackend(string method, string path, string? body, string? key, HttpStatusCode expected, string expectedCode)
     {
-        var (status, _) = await SendAsync(new HttpMethod(method), path, body, key);
+        var (status, code) = await SendAsync(new HttpMethod(method), path, body, key, body == "input=x" ? "application/x-www-form-urlencoded" : "application/json");
         Assert.Equal(expected, status);
+        Assert.Equal(expectedCode, code);
         Assert.Equal(0, _sims["a"].Stats.Requests);
     }
 

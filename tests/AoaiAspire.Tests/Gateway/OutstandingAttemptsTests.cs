@@ -171,6 +171,36 @@ public sealed class OutstandingAttemptsTests
     }
 
     [Fact]
+    public void BeginSelectEnd_AllocateNothingPerRequest()
+    {
+        var clock = new ManualTimeProvider();
+        var route = BackendSelectorTests.Route(("a", 1, 2), ("b", 1, 1), ("c", 2, 1));
+        var selector = new BackendSelector(new WeightedPolicy(new Random(5)), new StaticOptions(new GatewayOptions { Routing = { Overdue = Overdue } }));
+        route.Candidates[1].State.RecordSuccess(Now(clock), TimeSpan.FromMilliseconds(100), 0.3, TimeSpan.FromSeconds(30).Ticks);
+        var held = route.Candidates[1].State.Outstanding.Begin(Now(clock)); // one outstanding, so the overdue check does its work
+        var firstByte = new StreamFirstByteOptions();
+        void OneRequest()
+        {
+            var index = selector.Select(route, 0, Now(clock), out _);
+            var state = route.Candidates[index].State;
+            var attempt = state.Outstanding.Begin(Now(clock));
+            _ = state.FirstByteDeadline(firstByte);
+            _ = state.IsOverdue(Now(clock), Overdue);
+            state.Outstanding.End(attempt, Now(clock), answered: true);
+            clock.Advance(TimeSpan.FromMilliseconds(1));
+        }
+        OneRequest(); // warm up (JIT, statics)
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            OneRequest();
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        route.Candidates[1].State.Outstanding.End(held, Now(clock), answered: true);
+    }
+
+    [Fact]
     public void Validator_RejectsInvertedBounds_NamingTheKey()
     {
         var options = new GatewayOptions { AllowAnonymous = true };

@@ -73,6 +73,23 @@ public sealed class BackendProberTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FailingBackendIsCalledOncePerProbeNeitherRetriedNorCutOffByACircuit()
+    {
+        // The standard resilience handler would retry a 500 or a 429 and, after enough failures, stop calling;
+        // the probe's client is tuned to do neither, so each probe reports one real answer.
+        using var parts = ProbeTestKit.Create(_store);
+        const int Probes = 120; // above the circuit breaker's minimum throughput of 100
+        for (var i = 0; i < Probes; i++)
+        {
+            Assert.Equal(HealthStatus.Erroring, (await parts.Prober.ProbeAsync(ProbeTestKit.Backend(_simulators["erroring"]), CancellationToken.None)).Report.Status);
+        }
+        Assert.Equal(HealthStatus.Throttled, (await parts.Prober.ProbeAsync(ProbeTestKit.Backend(_simulators["throttled"]), CancellationToken.None)).Report.Status);
+
+        Assert.Equal(Probes, _simulators["erroring"].Stats.Requests);
+        Assert.Equal(1, _simulators["throttled"].Stats.Requests);
+    }
+
+    [Fact]
     public async Task BackendAnswering500IsErroring()
     {
         var outcome = await ProbeAsync(ProbeTestKit.Backend(_simulators["erroring"]));
@@ -130,7 +147,7 @@ public sealed class BackendProberTests : IAsyncLifetime
 /// <summary>The verdict on an answer, without a network.</summary>
 public sealed class ProbeClassificationTests
 {
-    private static readonly DateTimeOffset Now = new ManualTimeProvider().GetUtcNow();
+    private static readonly DateTimeOffset Now = TestClock.Create().GetUtcNow();
     private static readonly TimeSpan ThrottleDefault = TimeSpan.FromSeconds(10);
 
     private static (HealthStatus Status, long RetryAt) Classify(HttpStatusCode code, params (string Name, string Value)[] headers)

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using AoaiAspire.Backends.Redis;
+using StackExchange.Redis;
 using AoaiAspire.Backends.State;
 using AoaiAspire.HealthProbe.Health;
 using AoaiAspire.HealthProbe.Probing;
@@ -9,6 +9,7 @@ using AoaiAspire.Tests.Common;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using CheckStatus = Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus;
 using HealthStatus = AoaiAspire.Backends.State.HealthStatus;
@@ -28,11 +29,11 @@ public sealed class HealthProbeWorkerTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _simulators.DisposeAsync();
 
-    private static async Task<BackendHealthReport?> ReadReportAsync(RedisClient client, string backend)
+    private static async Task<BackendHealthReport?> ReadReportAsync(TestRedis client, string backend)
     {
         try
         {
-            var json = await client.GetAsync(SharedStateNames.HealthKey(backend));
+            var json = (byte[]?)await client.Database.StringGetAsync(SharedStateNames.HealthKey(backend));
             return json is null ? null : JsonSerializer.Deserialize(json, SharedStateJsonContext.Default.BackendHealthReport);
         }
         catch (RedisException)
@@ -55,8 +56,7 @@ public sealed class HealthProbeWorkerTests : IAsyncLifetime
         await redis.StartAsync();
         await using var host = await ProbeTestHost.StartAsync(ProbeTestHost.Settings(_simulators, redis.ConnectionString));
         var verdicts = host.Services.GetRequiredService<ProbeVerdicts>();
-        await using var client = RedisClient.Create(RedisConnectionOptions.Parse(redis.ConnectionString), NullLogger.Instance, TimeProvider.System);
-        await client.StartAsync();
+        await using var client = await TestRedis.ConnectAsync(redis.ConnectionString);
 
         await Wait.UntilAsync(async () => verdicts.Rounds >= 1
             && await ReadReportAsync(client, "eastus") is { Status: HealthStatus.Healthy }
@@ -101,13 +101,13 @@ public sealed class HealthProbeWorkerTests : IAsyncLifetime
     [Fact]
     public async Task WithoutRedisTheProbeWarnsOnceAndProbesInMemory()
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new FakeLoggerProvider();
         await using var host = await ProbeTestHost.StartAsync(ProbeTestHost.Settings(_simulators, redis: null), logs);
         var verdicts = host.Services.GetRequiredService<ProbeVerdicts>();
         await Wait.UntilAsync(() => verdicts.Rounds >= 3, because: "three rounds");
 
         Assert.IsType<InMemoryBackendStateStore>(host.Services.GetRequiredService<IBackendStateStore>());
-        Assert.Equal(1, logs.Logger.Count(3301));
+        Assert.Equal(1, logs.Collector.GetSnapshot().Count(e => e.Id.Id == 3301));
         Assert.Equal("Healthy", await host.Client.GetStringAsync("/health"));
         Assert.Equal(HealthStatus.Healthy, verdicts.Snapshot().Single(v => v.Backend == "eastus").Report.Status);
     }
@@ -115,7 +115,7 @@ public sealed class HealthProbeWorkerTests : IAsyncLifetime
     [Fact]
     public async Task VerdictChangesAreLoggedOnceNotEveryRound()
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new FakeLoggerProvider();
         await using var host = await ProbeTestHost.StartAsync(ProbeTestHost.Settings(_simulators, redis: null), logs);
         var verdicts = host.Services.GetRequiredService<ProbeVerdicts>();
         await Wait.UntilAsync(() => verdicts.Rounds >= 3, because: "three rounds");
@@ -125,9 +125,9 @@ public sealed class HealthProbeWorkerTests : IAsyncLifetime
         var rounds = verdicts.Rounds;
         await Wait.UntilAsync(() => verdicts.Rounds >= rounds + 3, because: "three more rounds");
 
-        Assert.Equal(1, logs.Logger.Count(3001)); // eastus: Unknown → Healthy
-        Assert.Equal(2, logs.Logger.Count(3002)); // westus: Unknown → Throttled; eastus: Healthy → Erroring
-        Assert.DoesNotContain(logs.Logger.Entries, e => e.Message.Contains(_simulators["eastus"].Options.ApiKey!, StringComparison.Ordinal));
+        Assert.Equal(1, logs.Collector.GetSnapshot().Count(e => e.Id.Id == 3001)); // eastus: Unknown → Healthy
+        Assert.Equal(2, logs.Collector.GetSnapshot().Count(e => e.Id.Id == 3002)); // westus: Unknown → Throttled; eastus: Healthy → Erroring
+        Assert.DoesNotContain(logs.Collector.GetSnapshot(), e => e.Message.Contains(_simulators["eastus"].Options.ApiKey!, StringComparison.Ordinal));
     }
 
     [Fact]

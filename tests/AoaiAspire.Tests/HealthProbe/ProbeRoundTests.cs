@@ -1,10 +1,9 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
 using AoaiAspire.Simulator;
 using AoaiAspire.Tests.Common;
-using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
 
 namespace AoaiAspire.Tests.HealthProbe;
 
@@ -26,29 +25,23 @@ public sealed class ProbeRoundTests(RedisServerFixture redis) : IClassFixture<Re
 
     private AoaiAspire.Backends.Configuration.BackendDefinition[] Backends() => [.. _simulators.Accounts.Select(a => ProbeTestKit.Backend(a))];
 
-    private async Task<RedisClient> ConnectClientAsync()
-    {
-        var client = RedisClient.Create(RedisConnectionOptions.Parse(redis.ConnectionString), NullLogger.Instance, TimeProvider.System);
-        await client.StartAsync();
-        await Wait.UntilAsync(() => client.IsConnected, because: "the test client to connect");
-        return client;
-    }
+    private Task<TestRedis> ConnectClientAsync() => TestRedis.ConnectAsync(redis.ConnectionString);
 
     [Fact]
     public async Task RoundPublishesEveryVerdictWithATimeToLiveAndAnEvent()
     {
-        await using var store = await ProbeTestKit.ConnectedRedisStoreAsync(redis.ConnectionString);
+        await using var storeHandle = await ProbeTestKit.ConnectedRedisStoreAsync(redis.ConnectionString);
+        var store = storeHandle.Store;
         using var parts = ProbeTestKit.Create(store);
         await using var client = await ConnectClientAsync();
         var events = new ConcurrentQueue<BackendEvent>();
-        await using var subscription = await client.SubscribeAsync(SharedStateNames.EventsChannel, (_, payload) =>
+        await client.Shared.Subscriber.SubscribeAsync(RedisChannel.Literal(SharedStateNames.EventsChannel), (_, payload) =>
         {
-            if (BackendEvent.FromJson(payload.Span) is { } e)
+            if (BackendEvent.FromJson((byte[])payload!) is { } e)
             {
                 events.Enqueue(e);
             }
         });
-        await Wait.UntilAsync(() => client.IsConnected, because: "the subscription to be active");
 
         var result = await parts.Round.RunAsync(Backends(), CancellationToken.None);
 
@@ -58,12 +51,12 @@ public sealed class ProbeRoundTests(RedisServerFixture redis) : IClassFixture<Re
         foreach (var (name, expected) in new[] { ("a", HealthStatus.Healthy), ("b", HealthStatus.Healthy), ("c", HealthStatus.Erroring) })
         {
             var key = SharedStateNames.HealthKey(_prefix + name);
-            var json = await client.GetAsync(key);
+            var json = (byte[]?)await client.Database.StringGetAsync(key);
             Assert.NotNull(json);
             var stored = JsonSerializer.Deserialize(json, SharedStateJsonContext.Default.BackendHealthReport)!;
             Assert.Equal(expected, stored.Status);
             Assert.Equal(store.InstanceId, stored.Reporter);
-            var ttl = (await client.ExecuteAsync("PTTL", key)).AsInt64();
+            var ttl = (long)await client.Database.ExecuteAsync("PTTL", key);
             Assert.InRange(ttl, 1, (long)TimeSpan.FromMinutes(3).TotalMilliseconds);
         }
         await Wait.UntilAsync(() => events.Count(e => e.Kind == BackendEventKind.Health && e.Backend.StartsWith(_prefix, StringComparison.Ordinal)) == 3,
@@ -76,8 +69,10 @@ public sealed class ProbeRoundTests(RedisServerFixture redis) : IClassFixture<Re
     [Fact]
     public async Task TwoProbesOnOneRedisProbeEachBackendOncePerRound()
     {
-        await using var storeA = await ProbeTestKit.ConnectedRedisStoreAsync(redis.ConnectionString);
-        await using var storeB = await ProbeTestKit.ConnectedRedisStoreAsync(redis.ConnectionString);
+        await using var storeAHandle = await ProbeTestKit.ConnectedRedisStoreAsync(redis.ConnectionString);
+        var storeA = storeAHandle.Store;
+        await using var storeBHandle = await ProbeTestKit.ConnectedRedisStoreAsync(redis.ConnectionString);
+        var storeB = storeBHandle.Store;
         using var probeA = ProbeTestKit.Create(storeA);
         using var probeB = ProbeTestKit.Create(storeB);
         var backends = Backends();
@@ -97,18 +92,19 @@ public sealed class ProbeRoundTests(RedisServerFixture redis) : IClassFixture<Re
     [Fact]
     public async Task OlderReportNeverOverwritesANewerOne()
     {
-        await using var store = await ProbeTestKit.ConnectedRedisStoreAsync(redis.ConnectionString);
+        await using var storeHandle = await ProbeTestKit.ConnectedRedisStoreAsync(redis.ConnectionString);
+        var store = storeHandle.Store;
         using var parts = ProbeTestKit.Create(store);
         await using var client = await ConnectClientAsync();
         var backend = _prefix + "a";
         await parts.Round.RunAsync([ProbeTestKit.Backend(_simulators[backend])], CancellationToken.None);
-        var newer = JsonSerializer.Deserialize(await client.GetAsync(SharedStateNames.HealthKey(backend)), SharedStateJsonContext.Default.BackendHealthReport)!;
+        var newer = JsonSerializer.Deserialize((byte[]?)await client.Database.StringGetAsync(SharedStateNames.HealthKey(backend)), SharedStateJsonContext.Default.BackendHealthReport)!;
 
         var older = newer with { Status = HealthStatus.Unreachable, CheckedAtUnixMs = newer.CheckedAtUnixMs - 5_000, Reporter = "a-late-replica" };
         var accepted = await store.PublishHealthAsync(older, TimeSpan.FromMinutes(1), CancellationToken.None);
 
         Assert.False(accepted);
-        var stored = JsonSerializer.Deserialize(await client.GetAsync(SharedStateNames.HealthKey(backend)), SharedStateJsonContext.Default.BackendHealthReport)!;
+        var stored = JsonSerializer.Deserialize((byte[]?)await client.Database.StringGetAsync(SharedStateNames.HealthKey(backend)), SharedStateJsonContext.Default.BackendHealthReport)!;
         Assert.Equal(newer, stored);
     }
 
@@ -116,7 +112,8 @@ public sealed class ProbeRoundTests(RedisServerFixture redis) : IClassFixture<Re
     public async Task RoundWithoutRedisProbesEverythingAndPublishesNothing()
     {
         // A store whose server has never been reachable: no lease, nowhere to publish, yet every backend is probed.
-        await using var store = ProbeTestKit.RedisStore($"127.0.0.1:{RedisServerFixture.GetFreePort()},connectTimeout=500");
+        await using var storeHandle = ProbeTestKit.RedisStore($"127.0.0.1:{RedisServerFixture.GetFreePort()},connectTimeout=500");
+        var store = storeHandle.Store;
         await store.StartAsync(CancellationToken.None);
         using var parts = ProbeTestKit.Create(store);
 

@@ -51,7 +51,7 @@ internal sealed class ProbeTestHost : IAsyncDisposable
         }
         builder.AddServiceDefaults();
         builder.AddHealthProbeOptions();
-        builder.AddSharedBackendState();
+        AoaiAspire.Backends.Redis.SharedRedisExtensions.AddSharedBackendState(builder, tracing: false);
         builder.AddBackendProbing();
         builder.AddProbeHealthCheck();
         var app = builder.Build();
@@ -89,17 +89,5 @@ internal sealed class ProbeTestHost : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
-    }
-}
-
-/// <summary>Hands every logger the same <see cref="Common.CapturingLogger"/>.</summary>
-internal sealed class CapturingLoggerProvider : ILoggerProvider
-{
-    public Common.CapturingLogger Logger { get; } = new();
-
-    public ILogger CreateLogger(string categoryName) => Logger;
-
-    public void Dispose()
-    {
     }
 }

@@ -1,11 +1,12 @@
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Configuration;
-using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
 using AoaiAspire.HealthProbe.Configuration;
 using AoaiAspire.HealthProbe.Probing;
 using AoaiAspire.Simulator;
 using Azure.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -34,24 +35,30 @@ internal static class ProbeTestKit
     {
         options ??= Options();
         time ??= TimeProvider.System;
-        var http = new ProbeHttpClient(Microsoft.Extensions.Options.Options.Create(options));
+        // The client as the probe process gets it: ServiceDefaults (standard handler and service discovery on every
+        // factory client), then the probe's own registration, which tunes the handler for probing.
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new Microsoft.Extensions.Hosting.HostApplicationBuilderSettings());
+        builder.AddServiceDefaults();
+        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
+        ProbeHttpClient.Register(builder.Services);
+        var services = builder.Services.BuildServiceProvider();
+        var http = new ProbeHttpClient(services.GetRequiredService<IHttpClientFactory>());
         var monitor = new FixedOptionsMonitor<HealthProbeOptions>(options);
         var credentials = new UpstreamCredentials(new Lazy<TokenCredential>(() => credential ?? new FailingCredential()), time, NullLogger<UpstreamCredentials>.Instance);
         var prober = new BackendProber(http, credentials, store, monitor, time);
         var verdicts = new ProbeVerdicts(time);
         var round = new ProbeRound(prober, store, verdicts, monitor, NullLogger<ProbeRound>.Instance);
-        return new ProbeParts(http, credentials, prober, verdicts, round);
+        return new ProbeParts(services, credentials, prober, verdicts, round);
     }
 
-    public static RedisBackendStateStore RedisStore(string connectionString)
-        => new(RedisConnectionOptions.Parse(connectionString), TimeProvider.System, NullLogger<RedisBackendStateStore>.Instance);
+    /// <summary>A Redis backend state store on a connection of its own (as a probe process has), not waiting for it to be up.</summary>
+    public static TestRedisStore RedisStore(string connectionString) => new(TestRedis.Create(connectionString));
 
-    public static async Task<RedisBackendStateStore> ConnectedRedisStoreAsync(string connectionString)
+    public static async Task<TestRedisStore> ConnectedRedisStoreAsync(string connectionString)
     {
-        var store = RedisStore(connectionString);
-        await store.StartAsync(CancellationToken.None);
-        await Common.Wait.UntilAsync(() => store.IsConnected, because: "the store to connect to Redis");
-        return store;
+        var handle = new TestRedisStore(await TestRedis.ConnectAsync(connectionString));
+        await handle.Store.StartAsync(CancellationToken.None);
+        return handle;
     }
 
     public static SimulatedAccountOptions Account(string name, FaultOptions? faults = null)
@@ -65,7 +72,7 @@ internal static class ProbeTestKit
     }
 }
 
-internal sealed class ProbeParts(ProbeHttpClient http, UpstreamCredentials credentials, BackendProber prober, ProbeVerdicts verdicts, ProbeRound round) : IDisposable
+internal sealed class ProbeParts(ServiceProvider services, UpstreamCredentials credentials, BackendProber prober, ProbeVerdicts verdicts, ProbeRound round) : IDisposable
 {
     public BackendProber Prober { get; } = prober;
     public ProbeVerdicts Verdicts { get; } = verdicts;
@@ -73,7 +80,7 @@ internal sealed class ProbeParts(ProbeHttpClient http, UpstreamCredentials crede
 
     public void Dispose()
     {
-        http.Dispose();
+        services.Dispose();
         credentials.Dispose();
     }
 }
@@ -112,4 +119,18 @@ internal sealed class FailingCredential : TokenCredential
 
     public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken)
         => throw new Azure.Identity.CredentialUnavailableException("No identity in tests.");
+}
+
+/// <summary>A <see cref="RedisBackendStateStore"/> and the connection it lives on; disposing disposes both.</summary>
+internal sealed class TestRedisStore(TestRedis redis) : IAsyncDisposable
+{
+    public TestRedis Redis { get; } = redis;
+
+    public RedisBackendStateStore Store { get; } = new(redis.Shared, TimeProvider.System, NullLogger<RedisBackendStateStore>.Instance);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        await Redis.DisposeAsync();
+    }
 }

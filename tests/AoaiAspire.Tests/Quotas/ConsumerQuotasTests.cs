@@ -11,7 +11,7 @@ namespace AoaiAspire.Tests.Quotas;
 public sealed class ConsumerQuotasTests
 {
     // 12:00:15 — 45 s of the minute left.
-    private readonly ManualTimeProvider _time = new(new DateTimeOffset(2026, 11, 1, 12, 0, 15, TimeSpan.Zero));
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 1, 12, 0, 15, TimeSpan.Zero));
 
     private ConsumerQuotas Quotas(params (string Name, ConsumerOptions Options)[] consumers) => Quotas(new ConsumerQuotaOptions(), consumers);
 

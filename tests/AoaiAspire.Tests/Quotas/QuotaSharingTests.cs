@@ -1,11 +1,12 @@
 using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.State;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Testing;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Quotas;
 using AoaiAspire.Tests.Common;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using HealthStatus = Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus;
-using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
 namespace AoaiAspire.Tests.Quotas;
@@ -18,7 +19,7 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     // Frozen in the middle of a minute, so a run never crosses a window boundary; the sync loops run on real time.
-    private readonly ManualTimeProvider _time = new(new DateTimeOffset(2026, 11, 1, 12, 0, 30, TimeSpan.Zero));
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 1, 12, 0, 30, TimeSpan.Zero));
     private readonly RedisServerFixture _redis = new();
     private readonly List<Replica> _replicas = [];
 
@@ -96,25 +97,25 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(30, Admit(a, 30));
         await Wait.UntilAsync(() => UsedTokens(b) == 3_000, Deadline, "replica B learns what A spent");
 
-        var restoredLogs = a.Logger.Count(1603);
+        var restoredLogs = Count(a.Logger, 1603);
         await _redis.StopAsync();
-        await Wait.UntilAsync(() => !a.Quotas.IsShared && !b.Quotas.IsShared && a.Logger.Count(1602) > 0, Deadline, "both replicas notice Redis is gone");
+        await Wait.UntilAsync(() => !a.Quotas.IsShared && !b.Quotas.IsShared && Count(a.Logger, 1602) > 0, Deadline, "both replicas notice Redis is gone");
 
         // Each goes on alone, on what it last knew plus its own spending.
         Assert.Equal(20, Admit(a, 20));
         Assert.Equal(10, Admit(b, 10));
         Assert.Equal(5_000, UsedTokens(a));
         Assert.Equal(4_000, UsedTokens(b));
-        Assert.Equal(1, a.Logger.Count(1602));
-        Assert.Equal(HealthStatus.Degraded, (await a.Synchronizer.CheckHealthAsync(new HealthCheckContext())).Status);
+        Assert.Equal(1, Count(a.Logger, 1602));
+        Assert.Equal(HealthStatus.Degraded, await RedisHealthAsync(a));
 
         await _redis.RestartAsync(); // an empty dataset
         await Wait.UntilAsync(() => UsedTokens(a) == 6_000 && UsedTokens(b) == 6_000, Deadline, "both replicas share the count again, Redis's lost data pushed back");
         Assert.Equal(6_000, await RedisTokensAsync(a));
-        await Wait.UntilAsync(() => a.Logger.Count(1603) > restoredLogs, Deadline, "the recovery is logged");
-        Assert.Equal(1, a.Logger.Count(1602)); // the loss, once
-        Assert.Equal(restoredLogs + 1, a.Logger.Count(1603));
-        Assert.Equal(HealthStatus.Healthy, (await a.Synchronizer.CheckHealthAsync(new HealthCheckContext())).Status);
+        await Wait.UntilAsync(() => Count(a.Logger, 1603) > restoredLogs, Deadline, "the recovery is logged");
+        Assert.Equal(1, Count(a.Logger, 1602)); // the loss, once
+        Assert.Equal(restoredLogs + 1, Count(a.Logger, 1603));
+        Assert.Equal(HealthStatus.Healthy, await RedisHealthAsync(a));
 
         // One budget again: B spends the rest, then A is refused.
         Assert.Equal(40, Admit(b, 50));
@@ -122,6 +123,29 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
         var refused = a.Quotas.TryAdmit("team", "chat", RequestTokens);
         Assert.False(refused.Admitted);
         Assert.Equal(0, refused.RemainingTokens);
+    }
+
+    [Fact]
+    public async Task FailClosedRefusesWhatCannotBeCountedWhileRedisIsDownAndAConsumerMayOptOut()
+    {
+        var replicas = await StartReplicasAsync(2, new ConsumerQuotaOptions { MaxUnsyncedShare = 1, WhenRedisDown = QuotaRedisDownMode.FailClosed },
+            options => options.Consumers["batch"] = new ConsumerOptions { Keys = ["batch-key-123456"], TokensPerMinute = Limit, QuotaWhenRedisDown = QuotaRedisDownMode.FailOpen });
+        var a = replicas[0];
+        Assert.True(a.Quotas.TryAdmit("team", "chat", RequestTokens).Admitted);
+
+        await _redis.StopAsync();
+        await Wait.UntilAsync(() => a.Quotas.SharedStoreDown, Deadline, "replica A notices Redis is gone");
+
+        var refused = a.Quotas.TryAdmit("team", "chat", RequestTokens);
+        Assert.False(refused.Admitted);
+        Assert.True(refused.Uncountable);
+        Assert.True(refused.RetryAfter > TimeSpan.Zero);
+        Assert.True(a.Quotas.TryAdmit("batch", "chat", RequestTokens).Admitted, "a consumer that fails open still counts alone");
+        Assert.Equal(1, a.Logger.Collector.GetSnapshot().Count(e => e.Id.Id == 1602 && e.Message.Contains("refused", StringComparison.Ordinal)));
+
+        await _redis.RestartAsync();
+        await Wait.UntilAsync(() => !a.Quotas.SharedStoreDown, Deadline, "replica A shares the counts again");
+        Assert.True(a.Quotas.TryAdmit("team", "chat", RequestTokens).Admitted);
     }
 
     [Fact]
@@ -136,6 +160,8 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
 
         await Wait.UntilAsync(() => UsedTokens(replicas[1]) == 1_500, Deadline, "B sees the correction");
     }
+
+    private static int Count(FakeLogger logger, int eventId) => logger.Collector.GetSnapshot().Count(e => e.Id.Id == eventId);
 
     private static int Admit(Replica replica, int count)
     {
@@ -153,24 +179,27 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
     private async Task<long> RedisTokensAsync(Replica replica)
     {
         var key = SharedStateNames.QuotaKey("team", SharedStateNames.QuotaAllDeployments, replica.Quotas.CurrentWindow(), SharedStateNames.QuotaTokens);
-        await using var client = RedisClient.Create(RedisConnectionOptions.Parse(_redis.ConnectionString), NullLogger.Instance, TimeProvider.System);
-        await client.StartAsync();
-        await Wait.UntilAsync(() => client.IsConnected, Deadline, "a test client connects");
-        return long.Parse((await client.ExecuteAsync("GET", key)).AsString() ?? "0");
+        await using var redis = await TestRedis.ConnectAsync(_redis.ConnectionString);
+        return (long?)await redis.Database.StringGetAsync(key) ?? 0;
     }
 
-    private async Task<List<Replica>> StartReplicasAsync(int count, ConsumerQuotaOptions quotaOptions)
+    /// <summary>The connection's one health check (Aspire's), as <c>/health</c> aggregates it.</summary>
+    private static async Task<HealthStatus> RedisHealthAsync(Replica replica)
+        => (await replica.Redis.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Name == SharedRedis.HealthCheckName)).Status;
+
+    private async Task<List<Replica>> StartReplicasAsync(int count, ConsumerQuotaOptions quotaOptions, Action<GatewayOptions>? configure = null)
     {
         var options = new GatewayOptions();
         options.Consumers["team"] = new ConsumerOptions { Keys = ["test-key-123456"], TokensPerMinute = Limit };
+        configure?.Invoke(options);
         var started = new List<Replica>();
         for (var i = 0; i < count; i++)
         {
             var quotas = new ConsumerQuotas(options, quotaOptions, _time);
-            var client = RedisClient.Create(RedisConnectionOptions.Parse(_redis.ConnectionString), NullLogger.Instance, TimeProvider.System);
-            var logger = new CapturingLogger();
-            var synchronizer = new QuotaSynchronizer(quotas, client, ownsClient: true, quotaOptions, TimeProvider.System, logger);
-            var replica = new Replica(quotas, synchronizer, logger);
+            var redis = await TestRedis.ConnectAsync(_redis.ConnectionString);
+            var logger = new FakeLogger();
+            var synchronizer = new QuotaSynchronizer(quotas, new RedisQuotaCounts(redis.Shared), quotaOptions, TimeProvider.System, logger);
+            var replica = new Replica(quotas, synchronizer, logger, redis);
             _replicas.Add(replica);
             started.Add(replica);
             await synchronizer.StartAsync(CancellationToken.None);
@@ -179,12 +208,13 @@ public sealed class QuotaSharingTests(ITestOutputHelper output) : IAsyncLifetime
         return started;
     }
 
-    private sealed record Replica(ConsumerQuotas Quotas, QuotaSynchronizer Synchronizer, CapturingLogger Logger) : IAsyncDisposable
+    private sealed record Replica(ConsumerQuotas Quotas, QuotaSynchronizer Synchronizer, FakeLogger Logger, TestRedis Redis) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {
             await Synchronizer.StopAsync(CancellationToken.None);
             await Synchronizer.DisposeAsync();
+            await Redis.DisposeAsync();
         }
     }
 }

@@ -1,8 +1,9 @@
-using AoaiAspire.Backends.Redis;
 using AoaiAspire.Tests.Common;
+using StackExchange.Redis;
 
 namespace AoaiAspire.Tests.Redis;
 
+/// <summary>The connection string format README and the AppHost use, against a real redis-server with <c>requirepass</c>.</summary>
 public sealed class RedisAuthTests : IClassFixture<PasswordRedisServerFixture>
 {
     private readonly PasswordRedisServerFixture _server;
@@ -10,37 +11,49 @@ public sealed class RedisAuthTests : IClassFixture<PasswordRedisServerFixture>
     public RedisAuthTests(PasswordRedisServerFixture server) => _server = server;
 
     [Fact]
-    public async Task ClientWithThePasswordAuthenticatesAndWorks()
+    public async Task ConnectionWithThePasswordAuthenticatesAndWorks()
     {
-        await using var client = await RedisTestClient.ConnectAsync(_server.ConnectionString);
+        // host:port,password=… exactly as the AppHost passes ConnectionStrings__redis.
+        await using var redis = await TestRedis.ConnectAsync($"127.0.0.1:{_server.Port},password={PasswordRedisServerFixture.TestPassword}");
 
-        Assert.True(await client.SetAsync("auth:key", "v"));
-        Assert.Equal("v", await client.GetStringAsync("auth:key"));
+        Assert.True(await redis.Database.StringSetAsync("auth:key", "v"));
+        Assert.Equal("v", (string?)await redis.Database.StringGetAsync("auth:key"));
     }
 
     [Fact]
-    public async Task ClientWithUserAndPasswordAuthenticates()
+    public async Task ConnectionWithUserAndPasswordSelectsTheDatabaseAndName()
     {
-        await using var client = await RedisTestClient.ConnectAsync(_server.ConnectionString + ",user=default,defaultDatabase=2,name=gateway-test");
+        await using var redis = await TestRedis.ConnectAsync(_server.ConnectionString + ",user=default,defaultDatabase=2,name=gateway-test");
 
-        await client.SetAsync("auth:db2", "v");
+        await redis.Database.StringSetAsync("auth:db2", "v");
 
-        Assert.Equal("gateway-test", (await client.ExecuteAsync("CLIENT", "GETNAME")).AsString());
-        Assert.Contains("db=2", (await client.ExecuteAsync("CLIENT", "INFO")).AsString(), StringComparison.Ordinal);
+        var info = (string?)await redis.Database.ExecuteAsync("CLIENT", "INFO");
+        Assert.Contains("db=2", info, StringComparison.Ordinal);
+        Assert.Contains("name=gateway-test", info, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task ClientWithAWrongPasswordStaysDisconnectedAndFailsFast()
+    public async Task ConnectionWithAWrongPasswordStaysDisconnectedAndFailsFast()
     {
-        var states = 0;
-        await using var client = RedisTestClient.Create(_server.ConnectionString.Replace(PasswordRedisServerFixture.TestPassword, "wrong", StringComparison.Ordinal));
-        client.OnConnectionStateChanged += _ => Interlocked.Increment(ref states);
+        await using var redis = TestRedis.Create(_server.ConnectionString.Replace(PasswordRedisServerFixture.TestPassword, "wrong", StringComparison.Ordinal));
+        await using var good = await TestRedis.ConnectAsync(_server.ConnectionString);
 
-        await client.StartAsync();
-        await using var good = await RedisTestClient.ConnectAsync(_server.ConnectionString);
+        Assert.False(redis.Shared.IsConnected);
+        // Fails at once (no backlog waiting for a connection that will not come).
+        await Assert.ThrowsAsync<RedisConnectionException>(() => redis.Database.StringGetAsync("auth:key").WaitAsync(TimeSpan.FromSeconds(30)));
+    }
 
-        Assert.False(client.IsConnected);
-        await Assert.ThrowsAsync<RedisConnectionException>(() => client.GetAsync("auth:key"));
-        Assert.Equal(0, Volatile.Read(ref states));
+    [Fact]
+    public async Task SslAndPasswordInTheConnectionStringReachTheClientOptions()
+    {
+        // Not connected (no TLS server here): what matters is that the documented format is read as StackExchange.Redis reads it.
+        await using var redis = TestRedis.Create($"127.0.0.1:{RedisServerFixture.GetFreePort()},password=p4ss,ssl=true,connectTimeout=200");
+        var options = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+            .GetRequiredService<Microsoft.Extensions.Options.IOptions<ConfigurationOptions>>(redis.Services).Value;
+
+        Assert.True(options.Ssl);
+        Assert.Equal("p4ss", options.Password);
+        Assert.False(options.AbortOnConnectFail);
+        Assert.Same(BacklogPolicy.FailFast, options.BacklogPolicy);
     }
 }

@@ -1,140 +1,100 @@
 using System.Collections.Concurrent;
-using System.Text;
-using AoaiAspire.Backends.Redis;
+using AoaiAspire.Backends.State;
 using AoaiAspire.Tests.Common;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
 
 namespace AoaiAspire.Tests.Redis;
 
-/// <summary>Each test owns its server, because each one stops and starts it.</summary>
+/// <summary>The one Redis connection (SharedRedis over StackExchange.Redis) across outages. Each test owns its server, because each one stops and starts it.</summary>
 public sealed class RedisReconnectTests
 {
+    private static RedisBackendStateStore Store(TestRedis redis) => new(redis.Shared, TimeProvider.System, NullLogger<RedisBackendStateStore>.Instance);
+
+    private static BackendEvent Throttle(string origin, string backend) => new(BackendEventKind.Throttled, backend, DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeMilliseconds(), origin) { Deployment = "chat" };
+
     [Fact]
-    public async Task ClientSurvivesAServerRestartAndResubscribesOnItsOwn()
+    public async Task ConnectionSurvivesAServerRestartReportsEachTransitionOnceAndResubscribes()
     {
-        const string Password = "restart-test-secret";
-        await using var server = new RedisServerFixture { Password = Password };
+        await using var server = new RedisServerFixture { Password = "restart-test-secret" };
         await server.StartAsync();
-        var logger = new CapturingLogger();
-        await using var client = RedisClient.Create(RedisConnectionOptions.Parse(server.ConnectionString), logger, TimeProvider.System);
-        var changes = new ConcurrentQueue<RedisConnectionStateChangedArguments>();
-        client.OnConnectionStateChanged += changes.Enqueue;
-        await client.StartAsync();
-        await RedisTestClient.WaitUntilAsync(() => changes.Count == 1, "the connected callback");
-        var messages = new ConcurrentQueue<string>();
-        await using var subscription = await client.SubscribeAsync("health", (_, payload) => messages.Enqueue(Encoding.UTF8.GetString(payload.Span)));
-        await using (var publisher = await RedisTestClient.ConnectAsync(server.ConnectionString))
+        await using var redis = await TestRedis.ConnectAsync(server.ConnectionString);
+        var changes = new ConcurrentQueue<bool>();
+        redis.Shared.ConnectionChanged += changes.Enqueue;
+        await using var store = Store(redis);
+        var received = new ConcurrentQueue<string>();
+        store.EventReceived += e => received.Enqueue(e.Backend);
+        await store.StartAsync(CancellationToken.None);
+        await using (var peer = await TestRedis.ConnectAsync(server.ConnectionString))
         {
-            await publisher.PublishAsync("health", "before");
+            await using var peerStore = Store(peer);
+            await peerStore.PublishAsync(Throttle(peerStore.InstanceId, "before"), CancellationToken.None);
         }
+        await Wait.UntilAsync(() => received.Contains("before"), because: "the event before the restart");
 
-        await RedisTestClient.WaitUntilAsync(() => messages.Contains("before"), "the message before the restart");
-
-        // 1. Server gone: the client notices, reports it once, and fails commands at once.
+        // 1. Server gone: noticed once; commands fail at once instead of waiting in a backlog.
         await server.StopAsync();
-        await RedisTestClient.WaitUntilAsync(() => !client.IsConnected, "the client to notice the loss");
-        await Assert.ThrowsAsync<RedisConnectionException>(() => client.GetAsync("k").WithDeadline("a fast failure"));
-        await Assert.ThrowsAsync<RedisConnectionException>(() => client.PublishAsync("health", "lost").WithDeadline("a fast failure"));
-        await RedisTestClient.WaitUntilAsync(() => changes.Count == 2, "the lost callback");
+        await Wait.UntilAsync(() => !redis.Shared.IsConnected, TimeSpan.FromSeconds(30), "the loss to be noticed");
+        await Assert.ThrowsAsync<RedisConnectionException>(() => redis.Database.StringGetAsync("k").WaitAsync(TimeSpan.FromSeconds(30)));
 
-        // 2. Server back on the same port (empty, still requiring the password): the client
-        //    reconnects and authenticates by itself.
+        // 2. Back on the same port (empty, still requiring the password): reconnects and authenticates by itself.
         await server.StartAsync();
-        await RedisTestClient.WaitUntilAsync(() => client.IsConnected, "the client to reconnect");
-        Assert.Equal("PONG", (await client.ExecuteAsync("PING")).AsString());
+        await Wait.UntilAsync(() => redis.Shared.IsConnected, TimeSpan.FromSeconds(30), "the reconnection");
 
-        // 3. The subscription made before the restart delivers again, without resubscribing by hand.
-        await using (var publisher = await RedisTestClient.ConnectAsync(server.ConnectionString))
+        // 3. The subscription made before the restart delivers again without resubscribing by hand.
+        await using (var peer = await TestRedis.ConnectAsync(server.ConnectionString))
         {
-            Assert.Equal(1, await publisher.PublishAsync("health", "after"));
+            await using var peerStore = Store(peer);
+            await peerStore.PublishAsync(Throttle(peerStore.InstanceId, "after"), CancellationToken.None);
         }
-
-        await RedisTestClient.WaitUntilAsync(() => messages.Contains("after"), "the message after the restart");
-        await RedisTestClient.WaitUntilAsync(() => changes.Count == 3, "the reconnected callback");
-        Assert.Equal([true, false, true], changes.Select(c => c.IsConnected));
-        Assert.NotNull(changes.ElementAt(1).Reason);
-
-        // One loss and one recovery logged for the whole outage, whatever the number of retries.
-        Assert.Equal(1, logger.Count(4102));
-        Assert.Equal(1, logger.Count(4103));
-        Assert.DoesNotContain(logger.Entries, e => e.Message.Contains(Password, StringComparison.Ordinal));
+        await Wait.UntilAsync(() => received.Contains("after"), because: "the event after the restart");
+        Assert.Equal([false, true], changes);
     }
 
     [Fact]
-    public async Task PubSubConnectionKilledAloneIsReestablishedWithItsSubscriptions()
+    public async Task PubSubConnectionKilledAloneIsReestablishedWithItsSubscription()
     {
         await using var server = new RedisServerFixture();
         await server.StartAsync();
-        await using var client = await RedisTestClient.ConnectAsync(server.ConnectionString);
-        await using var admin = await RedisTestClient.ConnectAsync(server.ConnectionString);
-        var messages = new ConcurrentQueue<string>();
-        await using var subscription = await client.SubscribePatternAsync("backend:*", (channel, _) => messages.Enqueue(channel));
+        await using var redis = await TestRedis.ConnectAsync(server.ConnectionString);
+        await using var admin = await TestRedis.ConnectAsync(server.ConnectionString + ",allowAdmin=true");
+        await using var store = Store(redis);
+        var received = new ConcurrentQueue<string>();
+        store.EventReceived += e => received.Enqueue(e.Backend);
+        await store.StartAsync(CancellationToken.None);
 
-        Assert.Equal(1, (await admin.ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub")).AsInt64());
+        Assert.True((long)await admin.Database.ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub") >= 1);
 
-        // Resubscribed by itself: eventually a publish reaches it again.
-        await RedisTestClient.WaitUntilAsync(
-            () => admin.PublishAsync("backend:eastus", "x").GetAwaiter().GetResult() == 1,
-            "the pattern subscription to be re-made");
-        await RedisTestClient.WaitUntilAsync(() => messages.Contains("backend:eastus"), "the message");
-        await RedisTestClient.WaitUntilAsync(() => client.IsConnected, "the client to report connected");
-        Assert.Equal("PONG", (await client.ExecuteAsync("PING")).AsString());
+        var payload = Throttle("someone-else", "eastus").ToJson();
+        await Wait.UntilAsync(async () => await admin.Database.PublishAsync(RedisChannel.Literal(SharedStateNames.EventsChannel), payload) >= 1
+                && received.Contains("eastus"), TimeSpan.FromSeconds(30), "the subscription to be re-made and deliver");
+        await Wait.UntilAsync(() => redis.Shared.IsConnected, because: "the connection to report connected");
     }
 
     [Fact]
-    public async Task ClientStartedWhileTheServerIsDownConnectsWhenItComesUp()
+    public async Task ConnectionStartedWhileTheServerIsDownConnectsAndSubscribesWhenItComesUp()
     {
         await using var server = new RedisServerFixture();
         await server.StartAsync();
         await server.StopAsync();
-        await using var client = RedisTestClient.Create(server.ConnectionString);
-        var connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        client.OnConnectionStateChanged += change =>
+        await using var redis = TestRedis.Create(server.ConnectionString);
+        await using var store = Store(redis);
+        var received = new ConcurrentQueue<string>();
+        store.EventReceived += e => received.Enqueue(e.Backend);
+        await store.StartAsync(CancellationToken.None); // never fails because Redis is down
+
+        Assert.False(store.IsConnected);
+        await Assert.ThrowsAsync<RedisConnectionException>(() => redis.Database.StringSetAsync("k", "v").WaitAsync(TimeSpan.FromSeconds(30)));
+
+        await server.StartAsync();
+        await Wait.UntilAsync(() => store.IsConnected, TimeSpan.FromSeconds(30), "the connection once the server is up");
+        Assert.True(await redis.Database.StringSetAsync("k", "v"));
+        await using var peer = await TestRedis.ConnectAsync(server.ConnectionString);
+        await using var peerStore = Store(peer);
+        await Wait.UntilAsync(async () =>
         {
-            if (change.IsConnected)
-            {
-                connected.TrySetResult();
-            }
-        };
-
-        await client.StartAsync();
-
-        Assert.False(client.IsConnected);
-        await Assert.ThrowsAsync<RedisConnectionException>(() => client.SetAsync("k", "v").WithDeadline("a fast failure"));
-
-        await server.StartAsync();
-        await connected.Task.WaitAsync(RedisTestClient.Deadline);
-        Assert.True(client.IsConnected);
-        Assert.True(await client.SetAsync("k", "v"));
-    }
-
-    [Fact]
-    public async Task SubscriptionMadeWhileDisconnectedIsEstablishedOnConnect()
-    {
-        await using var server = new RedisServerFixture();
-        await server.StartAsync();
-        await server.StopAsync();
-        await using var client = RedisTestClient.Create(server.ConnectionString);
-        await client.StartAsync();
-        var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        await using var subscription = await client.SubscribeAsync("late", (_, payload) => received.TrySetResult(Encoding.UTF8.GetString(payload.Span)));
-        await server.StartAsync();
-        await RedisTestClient.WaitUntilAsync(() => client.IsConnected, "the client to connect");
-
-        Assert.Equal(1, await client.PublishAsync("late", "hello"));
-        Assert.Equal("hello", await received.Task.WithDeadline("the message"));
-    }
-
-    [Fact]
-    public async Task CommandsInFlightWhenTheServerDiesFailWithConnectionException()
-    {
-        await using var server = new RedisServerFixture();
-        await server.StartAsync();
-        await using var client = await RedisTestClient.ConnectAsync(server.ConnectionString);
-        var blocked = client.ExecuteAsync("BLPOP", "never", 0);
-
-        await server.StopAsync();
-
-        await Assert.ThrowsAsync<RedisConnectionException>(() => blocked.WithDeadline("the in-flight command to fail"));
+            await peerStore.PublishAsync(Throttle(peerStore.InstanceId, "late-" + Guid.NewGuid().ToString("N")), CancellationToken.None);
+            return !received.IsEmpty;
+        }, because: "the subscription made once connected to deliver");
     }
 }

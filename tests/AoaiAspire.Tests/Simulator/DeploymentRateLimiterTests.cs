@@ -4,7 +4,7 @@ namespace AoaiAspire.Tests.Simulator;
 
 public sealed class DeploymentRateLimiterTests
 {
-    private readonly FakeTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
     [Fact]
     public void TryAcquire_WithinBudget_AdmitsAndCountsDown()

@@ -63,7 +63,7 @@ public sealed class SimulatorEndpointTests : IAsyncLifetime
         request.Headers.Add("x-ms-client-request-id", "client-123");
 
         using var response = await _client.SendAsync(request);
-        using var notFound = await _client.SendAsync(Post("openai/deployments/nope/chat/completions", SimpleChat));
+        using var notFound = await _client.SendAsync(Post("openai/deployments/nope/chat/completions?api-version=2024-10-21", SimpleChat));
 
         Assert.Equal("test", response.Header("x-ms-region"));
         Assert.Equal("client-123", response.Header("x-ms-client-request-id"));
@@ -147,7 +147,7 @@ public sealed class SimulatorEndpointTests : IAsyncLifetime
     [Fact]
     public async Task EmbeddingsOnAChatDeploymentIsOperationNotSupported()
     {
-        using var response = await _client.SendAsync(Post("openai/deployments/chat/embeddings", """{"input":"x"}"""));
+        using var response = await _client.SendAsync(Post("openai/deployments/chat/embeddings?api-version=2024-10-21", """{"input":"x"}"""));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("OperationNotSupported", await ErrorCodeAsync(response));

@@ -61,7 +61,7 @@ public sealed class StreamingTests
     {
         // The simulated clock does not move until the test says so: the server can send the first chunk,
         // but it cannot produce the next one. Reading the first chunk proves it was flushed on its own.
-        var time = new FakeTimeProvider();
+        var time = TestClock.Create();
         var (host, client) = await StartAsync(a => a.LatencyScale = 1, time);
         await using var hostScope = host;
         using var clientScope = client;
@@ -79,8 +79,14 @@ public sealed class StreamingTests
         Assert.Contains("\"role\":\"assistant\"", first);
         Assert.Equal(0, host.Accounts[0].Stats.Succeeded); // the stream is still open
 
-        time.AutoAdvance = true;
-        var rest = await reader.ReadToEndAsync(TestDeadline.Token);
+        // Let the simulated time run: each step releases the chunks that fall due (a condition with a deadline, not a sleep).
+        var reading = reader.ReadToEndAsync(TestDeadline.Token);
+        while (!reading.IsCompleted)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.WhenAny(reading, Task.Delay(10, TestDeadline.Token));
+        }
+        var rest = await reading;
         Assert.EndsWith("data: [DONE]\n\n", rest);
         Assert.Equal(3, ParseEvents(first + "\n" + rest).Count(e => e.Contains("\"content\":\" ") || e.Contains("\"content\":\"the\"")));
     }
@@ -92,7 +98,7 @@ public sealed class StreamingTests
         await using var hostScope = host;
         using var clientScope = client;
 
-        using var response = await client.SendAsync(Post("openai/deployments/chat/completions", """{"prompt":"abc","max_tokens":2,"stream":true}"""));
+        using var response = await client.SendAsync(Post("openai/deployments/chat/completions?api-version=2024-10-21", """{"prompt":"abc","max_tokens":2,"stream":true}"""));
         var events = ParseEvents(await response.Content.ReadAsStringAsync(TestDeadline.Token));
 
         Assert.Equal("[DONE]", events[^1]);

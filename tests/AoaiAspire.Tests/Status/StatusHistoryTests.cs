@@ -26,7 +26,7 @@ public sealed class StatusHistoryTests
     [Fact]
     public void OnChanged_MoreThanCapacity_KeepsNewestFirst()
     {
-        var time = new ManualTimeProvider();
+        var time = TestClock.Create();
         using var registry = Registry("a");
         var updater = Updater(time);
         using var log = new BackendEventLog(updater, registry, time);
@@ -49,7 +49,7 @@ public sealed class StatusHistoryTests
     [Fact]
     public void OnChanged_ProbeVerdict_RecordsTheNewVerdict()
     {
-        var time = new ManualTimeProvider();
+        var time = TestClock.Create();
         using var registry = Registry("a");
         var updater = Updater(time);
         using var log = new BackendEventLog(updater, registry, time);
@@ -64,7 +64,7 @@ public sealed class StatusHistoryTests
     [Fact]
     public void Sample_AfterTraffic_RecordsOnlyTheIntervalsDifference()
     {
-        var time = new ManualTimeProvider();
+        var time = TestClock.Create();
         using var registry = Registry("a", "b");
         var ledger = new UsageLedger();
         ledger.Record("a", "chat", "web", new Usage(10, 5), estimated: false);
@@ -93,7 +93,7 @@ public sealed class StatusHistoryTests
     [Fact]
     public void Snapshot_MoreSamplesThanLength_KeepsTheLastTenMinutes()
     {
-        var time = new ManualTimeProvider();
+        var time = TestClock.Create();
         using var registry = Registry("a");
         using var history = new UsageHistory(new UsageLedger(), registry, time, NullLogger<UsageHistory>.Instance);
 

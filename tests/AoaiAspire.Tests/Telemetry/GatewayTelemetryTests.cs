@@ -104,9 +104,9 @@ public sealed class GatewayTelemetryTests
         await using var sims = await SimulatorHost.StartAsync([Simulators.Account("tel-stream")]);
         await using var gateway = await GatewayTestHost.StartAsync(Simulators.GatewaySettings(sims));
 
-        using var bad = await gateway.Client.PostAsync("/openai/deployments/tel-missing/chat/completions", GatewayRoutingTests.Chat());
+        using var bad = await gateway.Client.PostAsync("/openai/deployments/tel-missing/chat/completions?api-version=2024-10-21", GatewayRoutingTests.Chat());
         Assert.Equal(HttpStatusCode.NotFound, bad.StatusCode);
-        using var stream = await gateway.Client.PostAsync("/openai/deployments/chat/chat/completions", GatewayRoutingTests.Chat(maxTokens: 4, stream: true));
+        using var stream = await gateway.Client.PostAsync("/openai/deployments/chat/chat/completions?api-version=2024-10-21", GatewayRoutingTests.Chat(maxTokens: 4, stream: true));
         await stream.Content.ReadAsStringAsync(TestDeadline.Token);
 
         Assert.Contains(measurements, m => m.Instrument == TelemetryNames.Rejected && Equals(m.Tags[TelemetryNames.RejectReason], "unknown_deployment"));

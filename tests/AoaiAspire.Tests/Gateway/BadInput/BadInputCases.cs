@@ -106,7 +106,7 @@ internal static class BadInputCases
         // on an escaped lone surrogate: 500 InternalServerError and an Error log. The same for a property name below.
         Body("json-escaped-lone-surrogate-in-model", V1Chat, """{"model":"\uD800","messages":[{"role":"user","content":"hi"}]}""", Any4xx);
         Body("json-escaped-lone-surrogate-in-key", Chat, """{"\uDC00":1,"messages":[{"role":"user","content":"hi"}],"max_tokens":5}""", Any4xx, backend2xx: true);
-        // Regression guard (was a simulator bug, fixed; seen through the gateway as 503 NoBackendAvailable): the simulator answers 500 to a lone surrogate in content.
+        // Regression guard (was a simulator bug, fixed; seen through the gateway as 503 ServiceUnavailable): the simulator answers 500 to a lone surrogate in content.
         Body("json-escaped-lone-surrogate-in-content", Chat, """{"messages":[{"role":"user","content":"\uD800"}],"max_tokens":5}""", Any4xx, backend2xx: true);
         Body("json-bad-escape", Chat, """{"messages":[{"role":"user","content":"\x41"}]}""", BadRequest);
         Body("json-escaped-nul", Chat, """{"messages":[{"role":"user","content":"a\u0000b"}],"max_tokens":5}""", Any4xx, backend2xx: true);
