@@ -11,12 +11,12 @@ public sealed class OutstandingAttemptsTests
 {
     private static readonly OverdueOptions Overdue = new() { LatencyMultiplier = 3, MinDelay = TimeSpan.FromMilliseconds(500), MaxDelay = TimeSpan.FromSeconds(10) };
 
-    private static long Now(ManualTimeProvider clock) => clock.GetUtcNow().UtcTicks;
+    private static long Now(FakeTimeProvider clock) => clock.GetUtcNow().UtcTicks;
 
     [Fact]
     public void BeginAndEnd_CountAndOldest_FollowTheAttempts()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var outstanding = new OutstandingAttempts();
         var first = outstanding.Begin(Now(clock));
         clock.Advance(TimeSpan.FromMilliseconds(100));
@@ -39,7 +39,7 @@ public sealed class OutstandingAttemptsTests
     [Fact]
     public void Begin_BeyondTrackedSlots_StillCounts_AndFreedSlotsAreReused()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var outstanding = new OutstandingAttempts();
         var attempts = Enumerable.Range(0, OutstandingAttempts.TrackedSlots + 4).Select(_ => outstanding.Begin(Now(clock))).ToList();
         Assert.Equal(OutstandingAttempts.TrackedSlots + 4, outstanding.Count);
@@ -56,7 +56,7 @@ public sealed class OutstandingAttemptsTests
     [Fact]
     public void IsOverdue_SilentPastItsOwnLatency_ThenAnswering_ClearsIt()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var state = BackendSelectorTests.Route(("a", 1, 1)).Candidates[0].State;
         state.RecordSuccess(Now(clock), TimeSpan.FromMilliseconds(300), 1.0, TimeSpan.FromSeconds(30).Ticks); // allowance 3 × 300 ms = 900 ms
         var stuck = state.Outstanding.Begin(Now(clock));
@@ -74,7 +74,7 @@ public sealed class OutstandingAttemptsTests
     [Fact]
     public void IsOverdue_OneLongAttemptAmongAnsweringOnes_IsNotASilence()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var state = BackendSelectorTests.Route(("a", 1, 1)).Candidates[0].State;
         state.RecordSuccess(Now(clock), TimeSpan.FromMilliseconds(100), 1.0, TimeSpan.FromSeconds(30).Ticks); // allowance: the 500 ms floor
         state.Outstanding.Begin(Now(clock)); // a long completion
@@ -103,7 +103,7 @@ public sealed class OutstandingAttemptsTests
     [InlineData(LoadBalancingPolicies.RoundRobin)]
     public void Select_OverdueBackend_IsPassedOverWhateverThePolicy_UntilItAnswers(string policyName)
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var route = BackendSelectorTests.Route(("frozen", 1, 1), ("healthy", 1, 1), ("fallback", 2, 1));
         ILoadBalancingPolicy policy = policyName == LoadBalancingPolicies.Weighted ? new WeightedPolicy(new Random(7)) : new RoundRobinPolicy();
         var selector = new BackendSelector(policy, new StaticOptions(new GatewayOptions { Routing = { Overdue = Overdue } }));
@@ -173,7 +173,7 @@ public sealed class OutstandingAttemptsTests
     [Fact]
     public void BeginSelectEnd_AllocateNothingPerRequest()
     {
-        var clock = new ManualTimeProvider();
+        var clock = TestClock.Create();
         var route = BackendSelectorTests.Route(("a", 1, 2), ("b", 1, 1), ("c", 2, 1));
         var selector = new BackendSelector(new WeightedPolicy(new Random(5)), new StaticOptions(new GatewayOptions { Routing = { Overdue = Overdue } }));
         route.Candidates[1].State.RecordSuccess(Now(clock), TimeSpan.FromMilliseconds(100), 0.3, TimeSpan.FromSeconds(30).Ticks);
