@@ -1,6 +1,7 @@
 using System.Globalization;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
+using AoaiAspire.Simulator;
 
 namespace AoaiAspire.AppHost;
 
@@ -10,20 +11,12 @@ namespace AoaiAspire.AppHost;
 /// </summary>
 internal static class Extensions
 {
-    /// <summary>Local stand-ins for three regions: eastus and eastus2 share priority 1, canadaeast is the spill-over.</summary>
-    private static readonly SimulatedRegion[] s_simulatedRegions =
-    [
-        new("eastus", Priority: 1, TokensPerMinute: 30_000, LatencyScale: 1.0),
-        new("eastus2", Priority: 1, TokensPerMinute: 30_000, LatencyScale: 1.2),
-        new("canadaeast", Priority: 2, TokensPerMinute: 60_000, LatencyScale: 1.5),
-    ];
-
     /// <summary>Run mode: one simulator process per region (<c>sim-{region}</c>), each serving one account on its <c>http</c> endpoint.</summary>
     public static List<Backend> AddSimulatedRegions(this IDistributedApplicationBuilder builder, AoaiAspireOptions options)
     {
         var apiKey = builder.AddParameter("simulator-key", secret: true);
-        var backends = new List<Backend>(s_simulatedRegions.Length);
-        foreach (var region in s_simulatedRegions)
+        var backends = new List<Backend>(SimulatedRegions.All.Length);
+        foreach (var region in SimulatedRegions.All)
         {
             const string Account = "Simulator__Accounts__0__";
             var chat = $"{Account}Deployments__{options.Chat.DeploymentName}__";
@@ -97,7 +90,6 @@ internal static class Extensions
         return hasHttp ? project : project.WithHttpEndpoint(name: "http");
     }
 
-    private sealed record SimulatedRegion(string Name, int Priority, int TokensPerMinute, double LatencyScale);
 }
 
 /// <summary>One upstream as the gateway and the probe see it: <c>Gateway:Backends:{Name}</c>.</summary>

@@ -15,6 +15,12 @@ internal enum HealthStatus
     Erroring,
 }
 
+internal static class HealthStatusExtensions
+{
+    /// <summary>The probe's "down": the backend cannot serve (unreachable, failing, refusing our credentials); throttled is not down.</summary>
+    public static bool IsDown(this HealthStatus status) => status is HealthStatus.Unreachable or HealthStatus.Erroring or HealthStatus.AuthFailure;
+}
+
 [JsonConverter(typeof(JsonStringEnumConverter<BackendEventKind>))]
 internal enum BackendEventKind
 {

@@ -10,8 +10,6 @@ namespace AoaiAspire.Gateway.Demo;
 /// </summary>
 internal static class DemoBackends
 {
-    public static readonly (string Name, int Priority)[] Regions = [("eastus", 1), ("eastus2", 1), ("canadaeast", 2)];
-
     /// <summary>Starts the simulators when demo mode applies; returns whether it did.</summary>
     public static async Task<bool> AddDemoBackendsIfNeededAsync(this WebApplicationBuilder builder)
     {
@@ -21,23 +19,26 @@ internal static class DemoBackends
             return false;
         }
 
-        var accounts = Regions.Select(r => new SimulatedAccountOptions
+        // The same regions as the AppHost's local run (SimulatedRegions), in this process.
+        var accounts = SimulatedRegions.All.Select(r => new SimulatedAccountOptions
         {
             Name = r.Name,
             Region = r.Name,
             ApiKey = "demo-upstream-key-" + r.Name,
+            LatencyScale = r.LatencyScale,
             Deployments =
             {
-                ["chat"] = new SimulatedDeploymentOptions { Model = "gpt-4o-mini", TokensPerMinute = 60_000 },
-                ["embeddings"] = new SimulatedDeploymentOptions { Model = "text-embedding-3-small", Kind = DeploymentKind.Embeddings, TokensPerMinute = 120_000 },
+                ["chat"] = new SimulatedDeploymentOptions { Model = "gpt-4o-mini", TokensPerMinute = r.TokensPerMinute },
+                ["embeddings"] = new SimulatedDeploymentOptions { Model = "text-embedding-3-small", Kind = DeploymentKind.Embeddings, TokensPerMinute = r.TokensPerMinute * 4 },
             },
         }).ToList();
         var host = await SimulatorHost.StartAsync(accounts).ConfigureAwait(false);
         builder.Services.AddSingleton(host);
 
         var settings = new Dictionary<string, string?>();
-        foreach (var (account, (name, priority)) in host.Accounts.Zip(Regions))
+        foreach (var (account, region) in host.Accounts.Zip(SimulatedRegions.All))
         {
+            var (name, priority) = (region.Name, region.Priority);
             var prefix = $"{BackendConfiguration.BackendsSection}:{name}:";
             settings[prefix + "Endpoint"] = account.Endpoint.AbsoluteUri;
             settings[prefix + "ApiKey"] = account.Options.ApiKey;

@@ -29,7 +29,7 @@ internal sealed class BackendState
     private long _trialStartedAt;
 
     // Active: the probe's verdict.
-    private volatile ProbeVerdict _probeVerdict;
+    private volatile HealthStatus _probeVerdict;
     private long _probeUntil;
     private long _probeLatencyTicks;
     private long _probeCheckedAt;
@@ -74,7 +74,7 @@ internal sealed class BackendState
     public long ThrottledUntilFor(string logicalDeployment) => CapacityOf(logicalDeployment).ThrottledUntil;
     public CircuitState Circuit { get { lock (_circuitLock) { return _circuit; } } }
     public long CircuitOpenUntil => Volatile.Read(ref _circuitOpenUntil);
-    public ProbeVerdict ProbeVerdict => _probeVerdict;
+    public HealthStatus ProbeVerdict => _probeVerdict;
     public long ProbeVerdictUntil => Volatile.Read(ref _probeUntil);
     public TimeSpan ProbeLatency => TimeSpan.FromTicks(Volatile.Read(ref _probeLatencyTicks));
     public long ProbeCheckedAt => Volatile.Read(ref _probeCheckedAt);
@@ -141,12 +141,12 @@ internal sealed class BackendState
     public bool IsAvailable(long now)
     {
         var verdict = _probeVerdict;
-        if (verdict is ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure
+        if (verdict.IsDown()
             && Volatile.Read(ref _probeValidUntil) > now)
         {
             return false; // a verdict from a probe that has since gone quiet fades, so it cannot bench a backend forever
         }
-        if (verdict == ProbeVerdict.Throttled && Volatile.Read(ref _probeUntil) > now)
+        if (verdict == HealthStatus.Throttled && Volatile.Read(ref _probeUntil) > now)
         {
             return false;
         }
@@ -157,7 +157,7 @@ internal sealed class BackendState
     public long AvailableAt(long now, LoadBalancing.DeploymentCapacity deployment)
     {
         var at = Math.Max(deployment.ThrottledUntil, Volatile.Read(ref _circuitOpenUntil));
-        if (_probeVerdict == ProbeVerdict.Throttled)
+        if (_probeVerdict == HealthStatus.Throttled)
         {
             at = Math.Max(at, Volatile.Read(ref _probeUntil));
         }
@@ -166,9 +166,9 @@ internal sealed class BackendState
 
     /// <summary>True when the only thing keeping the deployment out is a throttle (ours, shared, or the probe's).</summary>
     public bool IsThrottledOnly(long now, LoadBalancing.DeploymentCapacity deployment)
-        => (deployment.ThrottledUntil > now || (_probeVerdict == ProbeVerdict.Throttled && Volatile.Read(ref _probeUntil) > now))
+        => (deployment.ThrottledUntil > now || (_probeVerdict == HealthStatus.Throttled && Volatile.Read(ref _probeUntil) > now))
            && Volatile.Read(ref _circuitOpenUntil) <= now
-           && !(_probeVerdict is ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure && Volatile.Read(ref _probeValidUntil) > now);
+           && !(_probeVerdict.IsDown() && Volatile.Read(ref _probeValidUntil) > now);
 
     /// <summary>Called once a backend is picked: claims the half-open trial if the circuit needs one.</summary>
     public bool TryBeginAttempt(long now)
@@ -323,7 +323,7 @@ internal sealed class BackendState
         }
     }
 
-    internal void SetProbeVerdict(ProbeVerdict verdict, long until, TimeSpan latency, long checkedAt, long validUntil = long.MaxValue)
+    internal void SetProbeVerdict(HealthStatus verdict, long until, TimeSpan latency, long checkedAt, long validUntil = long.MaxValue)
     {
         Volatile.Write(ref _probeValidUntil, validUntil);
         Volatile.Write(ref _probeUntil, until);

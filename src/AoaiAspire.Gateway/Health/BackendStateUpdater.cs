@@ -12,8 +12,19 @@ internal enum BackendStateChangeKind
     ProbeVerdictChanged,
 }
 
-/// <summary>A change, with <see cref="Until"/> in UTC ticks where it applies and whether it came from another replica.</summary>
-internal readonly record struct BackendStateChange(string Backend, BackendStateChangeKind Kind, long Until, bool FromPeer, string? Deployment = null);
+/// <summary>Who saw a change first.</summary>
+internal enum BackendStateChangeSource
+{
+    /// <summary>This replica's own traffic.</summary>
+    Local,
+    /// <summary>Another replica, through shared state.</summary>
+    Peer,
+    /// <summary>The health probe.</summary>
+    Probe,
+}
+
+/// <summary>A change, with <see cref="Until"/> in UTC ticks where it applies, and who saw it.</summary>
+internal readonly record struct BackendStateChange(string Backend, BackendStateChangeKind Kind, long Until, BackendStateChangeSource Source, string? Deployment = null);
 
 /// <summary>
 /// The one writer of <see cref="BackendState"/>: live-traffic observations (passive), probe verdicts
@@ -55,7 +66,7 @@ internal sealed partial class BackendStateUpdater
         if (state.ExtendThrottle(deployment, until))
         {
             Log.Throttled(_logger, state.Name, deployment, wait);
-            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, FromPeer: false, deployment));
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, BackendStateChangeSource.Local, deployment));
         }
         return until;
     }
@@ -68,7 +79,7 @@ internal sealed partial class BackendStateUpdater
         if (wasOpen)
         {
             Log.CircuitClosed(_logger, state.Name);
-            Changed?.Invoke(new(state.Name, BackendStateChangeKind.CircuitClosed, 0, FromPeer: false));
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.CircuitClosed, 0, BackendStateChangeSource.Local));
         }
     }
 
@@ -78,25 +89,25 @@ internal sealed partial class BackendStateUpdater
         if (until != 0)
         {
             Log.CircuitOpened(_logger, state.Name, _options.CurrentValue.CircuitBreaker.BreakDuration);
-            Changed?.Invoke(new(state.Name, BackendStateChangeKind.CircuitOpened, until, FromPeer: false));
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.CircuitOpened, until, BackendStateChangeSource.Local));
         }
     }
 
     public void OnAbandoned(BackendState state) => state.AbandonAttempt();
 
     /// <summary>The health probe's verdict (active health), kept apart from what live traffic shows.</summary>
-    public void OnProbeVerdict(BackendState state, ProbeVerdict verdict, long until, TimeSpan latency, long checkedAt)
+    public void OnProbeVerdict(BackendState state, HealthStatus verdict, long until, TimeSpan latency, long checkedAt)
     {
         var previous = state.ProbeVerdict;
         state.SetProbeVerdict(verdict, until, latency, checkedAt, checkedAt + _options.CurrentValue.Routing.ProbeVerdictLifetime.Ticks);
-        if (verdict == ProbeVerdict.Healthy && state.EndBreakEarly(Now))
+        if (verdict == HealthStatus.Healthy && state.EndBreakEarly(Now))
         {
             Log.BreakEndedByProbe(_logger, state.Name);
         }
         if (previous != verdict)
         {
             Log.ProbeVerdictChanged(_logger, state.Name, previous, verdict);
-            Changed?.Invoke(new(state.Name, BackendStateChangeKind.ProbeVerdictChanged, until, FromPeer: true));
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.ProbeVerdictChanged, until, BackendStateChangeSource.Probe));
         }
     }
 
@@ -105,7 +116,7 @@ internal sealed partial class BackendStateUpdater
     {
         if (state.ApplySharedThrottle(deployment, until))
         {
-            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, FromPeer: true, deployment));
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, BackendStateChangeSource.Peer, deployment));
         }
     }
 
@@ -114,7 +125,7 @@ internal sealed partial class BackendStateUpdater
     {
         if (state.ApplySharedCircuitOpen(until, Now))
         {
-            Changed?.Invoke(new(state.Name, BackendStateChangeKind.CircuitOpened, until, FromPeer: true));
+            Changed?.Invoke(new(state.Name, BackendStateChangeKind.CircuitOpened, until, BackendStateChangeSource.Peer));
         }
     }
 
@@ -136,6 +147,6 @@ internal sealed partial class BackendStateUpdater
         public static partial void BreakEndedByProbe(ILogger logger, string backend);
 
         [LoggerMessage(1005, LogLevel.Information, "Probe verdict of backend {Backend}: {Previous} -> {Verdict}.")]
-        public static partial void ProbeVerdictChanged(ILogger logger, string backend, ProbeVerdict previous, ProbeVerdict verdict);
+        public static partial void ProbeVerdictChanged(ILogger logger, string backend, HealthStatus previous, HealthStatus verdict);
     }
 }

@@ -59,7 +59,7 @@ internal sealed partial class SharedStateSynchronizer : IHostedService, IAsyncDi
 
     private void OnLocalChange(BackendStateChange change)
     {
-        if (change.FromPeer || change.Kind is not (BackendStateChangeKind.Throttled or BackendStateChangeKind.CircuitOpened))
+        if (change.Source != BackendStateChangeSource.Local || change.Kind is not (BackendStateChangeKind.Throttled or BackendStateChangeKind.CircuitOpened))
         {
             return;
         }

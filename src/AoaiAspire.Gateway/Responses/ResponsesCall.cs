@@ -237,7 +237,7 @@ internal sealed class ResponsesCall
                 wait);
         }
         var reason = state.Circuit != Health.CircuitState.Closed ? "its circuit is open after repeated failures"
-            : state.ProbeVerdict is not ProbeVerdict.Healthy and not ProbeVerdict.Unknown ? $"the health probe reports it {state.ProbeVerdict}"
+            : state.ProbeVerdict is not HealthStatus.Healthy and not HealthStatus.Unknown ? $"the health probe reports it {state.ProbeVerdict}"
             : "it failed or did not answer";
         return GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, StatefulErrorCodes.OwnerUnavailable,
             $"{what} is stored on backend '{owner.Backend.Name}', which cannot serve now ({reason}); no other backend holds it. Please retry later.",

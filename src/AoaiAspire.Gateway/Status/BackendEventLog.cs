@@ -4,7 +4,7 @@ using AoaiAspire.Gateway.Health;
 namespace AoaiAspire.Gateway.Status;
 
 /// <summary>One throttle, circuit or probe change as the status page lists it. Times are UTC ticks.</summary>
-internal readonly record struct BackendEventEntry(long At, string Backend, BackendStateChangeKind Kind, long Until, bool FromPeer, ProbeVerdict? Verdict);
+internal readonly record struct BackendEventEntry(long At, string Backend, BackendStateChangeKind Kind, long Until, BackendStateChangeSource Source, HealthStatus? Verdict);
 
 /// <summary>
 /// The last <see cref="Capacity"/> state changes, kept in a ring fed by <see cref="BackendStateUpdater.Changed"/>.
@@ -59,7 +59,7 @@ internal sealed class BackendEventLog : IDisposable
     internal void OnChanged(BackendStateChange change)
     {
         // The verdict is not in the change; the state already holds it. A linear scan of a small array, no lock.
-        ProbeVerdict? verdict = null;
+        HealthStatus? verdict = null;
         if (change.Kind == BackendStateChangeKind.ProbeVerdictChanged)
         {
             foreach (var state in _registry.Catalog.Backends)
@@ -71,7 +71,7 @@ internal sealed class BackendEventLog : IDisposable
                 }
             }
         }
-        var entry = new BackendEventEntry(_time.GetUtcNow().UtcTicks, change.Backend, change.Kind, change.Until, change.FromPeer, verdict);
+        var entry = new BackendEventEntry(_time.GetUtcNow().UtcTicks, change.Backend, change.Kind, change.Until, change.Source, verdict);
         lock (_lock)
         {
             _ring[(int)(_count % Capacity)] = entry;

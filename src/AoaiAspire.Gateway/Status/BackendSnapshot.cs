@@ -46,7 +46,7 @@ internal static class BackendSnapshot
                 Totals(ledgerRows, r => r.Deployment)),
             events.Count,
             [.. events.Snapshot().Select(e => new EventReport(
-                Time(e.At)!.Value, e.Backend, Kind(e.Kind), Time(e.Until), e.FromPeer, e.Verdict is { } v ? Verdict(v) : null))]);
+                Time(e.At)!.Value, e.Backend, Kind(e.Kind), Time(e.Until), Telemetry.GatewayTelemetry.SourceName(e.Source), e.Verdict is { } v ? Verdict(v) : null))]);
     }
 
     private static BackendReport Describe(BackendState state, BackendCatalog catalog, long now)
@@ -59,11 +59,11 @@ internal static class BackendSnapshot
 
         // The same rules as BackendState.IsAvailable, spelled out so the operator sees which one applies.
         var throttledUntil = state.ThrottledUntil;
-        if (verdict == ProbeVerdict.Throttled && state.ProbeVerdictUntil > throttledUntil)
+        if (verdict == HealthStatus.Throttled && state.ProbeVerdictUntil > throttledUntil)
         {
             throttledUntil = state.ProbeVerdictUntil;
         }
-        var probeDown = verdict is ProbeVerdict.Unreachable or ProbeVerdict.Erroring or ProbeVerdict.AuthFailure
+        var probeDown = verdict.IsDown()
             && state.ProbeVerdictValidUntil > now;
         var summary =
             circuit == CircuitState.Open && circuitOpenUntil > now ? BackendStateNames.CircuitOpen
@@ -99,7 +99,7 @@ internal static class BackendSnapshot
                 Verdict(verdict),
                 checkedAt == 0 ? null : Math.Round(state.ProbeLatency.TotalMilliseconds, 1),
                 Time(checkedAt),
-                verdict == ProbeVerdict.Throttled && state.ProbeVerdictUntil > now ? Time(state.ProbeVerdictUntil) : null),
+                verdict == HealthStatus.Throttled && state.ProbeVerdictUntil > now ? Time(state.ProbeVerdictUntil) : null),
             double.IsNaN(latency) ? null : Math.Round(latency, 1),
             state.Requests,
             state.Failures,
@@ -125,14 +125,14 @@ internal static class BackendSnapshot
         _ => kind.ToString().ToLowerInvariant(),
     };
 
-    internal static string Verdict(ProbeVerdict verdict) => verdict switch
+    internal static string Verdict(HealthStatus verdict) => verdict switch
     {
-        ProbeVerdict.Unknown => "unknown",
-        ProbeVerdict.Healthy => "healthy",
-        ProbeVerdict.Throttled => "throttled",
-        ProbeVerdict.AuthFailure => "auth-failure",
-        ProbeVerdict.Unreachable => "unreachable",
-        ProbeVerdict.Erroring => "erroring",
+        HealthStatus.Unknown => "unknown",
+        HealthStatus.Healthy => "healthy",
+        HealthStatus.Throttled => "throttled",
+        HealthStatus.AuthFailure => "auth-failure",
+        HealthStatus.Unreachable => "unreachable",
+        HealthStatus.Erroring => "erroring",
         _ => verdict.ToString().ToLowerInvariant(),
     };
 }
@@ -158,7 +158,7 @@ internal sealed record UsageReport(TokenTotals[] ByBackend, TokenTotals[] ByCons
 
 internal sealed record TokenTotals(string Name, long Requests, long PromptTokens, long CompletionTokens, long TotalTokens);
 
-internal sealed record EventReport(DateTimeOffset Time, string Backend, string Kind, DateTimeOffset? Until, bool FromPeer, string? Verdict);
+internal sealed record EventReport(DateTimeOffset Time, string Backend, string Kind, DateTimeOffset? Until, string Source, string? Verdict);
 
 /// <summary><c>GET /admin/usage</c>: column-wise series, one value per interval, oldest first.</summary>
 internal sealed record UsageHistoryReport(

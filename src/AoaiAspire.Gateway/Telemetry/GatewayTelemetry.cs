@@ -54,12 +54,20 @@ internal sealed class GatewayTelemetry : IDisposable
             BackendStateChangeKind.CircuitClosed => "circuit_closed",
             _ => "probe_verdict",
         };
-        _stateChanges.Add(1, new TagList { { TelemetryNames.Backend, change.Backend }, { TelemetryNames.StateChange, kind }, { TelemetryNames.FromPeer, change.FromPeer } });
-        if (change.Kind == BackendStateChangeKind.CircuitOpened && !change.FromPeer)
+        _stateChanges.Add(1, new TagList { { TelemetryNames.Backend, change.Backend }, { TelemetryNames.StateChange, kind }, { TelemetryNames.StateSource, SourceName(change.Source) } });
+        if (change.Kind == BackendStateChangeKind.CircuitOpened && change.Source == BackendStateChangeSource.Local)
         {
             _circuitOpenings.Add(1, new TagList { { TelemetryNames.Backend, change.Backend } });
         }
     }
+
+    /// <summary>The value of <see cref="TelemetryNames.StateSource"/> (and of the status page's <c>source</c>).</summary>
+    public static string SourceName(BackendStateChangeSource source) => source switch
+    {
+        BackendStateChangeSource.Local => "local",
+        BackendStateChangeSource.Peer => "peer",
+        _ => "probe",
+    };
 
     public static string OperationName(string operation) => operation switch
     {

@@ -41,7 +41,8 @@ internal static class TelemetryNames
     public const string RejectReason = "aoai.reject.reason";
     public const string Attempt = "aoai.attempt";
     public const string StateChange = "aoai.state_change";
-    public const string FromPeer = "aoai.from_peer";
+    /// <summary>Who saw a backend state change: <c>local</c>, <c>peer</c> (another replica) or <c>probe</c>.</summary>
+    public const string StateSource = "aoai.state_source";
     public const string ResponseStatus = "http.response.status_code";
     public const string ServerAddress = "server.address";
     public const string ErrorType = "error.type";

@@ -1,3 +1,4 @@
+using AoaiAspire.Backends.State;
 using AoaiAspire.Backends.Configuration;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Health;
@@ -162,9 +163,9 @@ public sealed class BackendSelectorTests
         var route = Route(("a", 1, 1), ("b", 2, 1));
         var selector = new BackendSelector(new WeightedPolicy(new Random(1)));
         var now = DateTimeOffset.UtcNow.UtcTicks;
-        route.Candidates[0].State.SetProbeVerdict(ProbeVerdict.Unreachable, 0, TimeSpan.Zero, now);
+        route.Candidates[0].State.SetProbeVerdict(HealthStatus.Unreachable, 0, TimeSpan.Zero, now);
         Assert.Equal("b", PickName(selector, route, now));
-        route.Candidates[0].State.SetProbeVerdict(ProbeVerdict.Healthy, 0, TimeSpan.Zero, now);
+        route.Candidates[0].State.SetProbeVerdict(HealthStatus.Healthy, 0, TimeSpan.Zero, now);
         Assert.Equal("a", PickName(selector, route, now));
     }
 
@@ -174,7 +175,7 @@ public sealed class BackendSelectorTests
         var route = Route(("a", 1, 1), ("b", 2, 1));
         var selector = new BackendSelector(new WeightedPolicy(new Random(1)));
         var now = DateTimeOffset.UtcNow.UtcTicks;
-        route.Candidates[0].State.SetProbeVerdict(ProbeVerdict.Unreachable, 0, TimeSpan.Zero, now, validUntil: now + TimeSpan.FromMinutes(1).Ticks);
+        route.Candidates[0].State.SetProbeVerdict(HealthStatus.Unreachable, 0, TimeSpan.Zero, now, validUntil: now + TimeSpan.FromMinutes(1).Ticks);
         Assert.Equal("b", PickName(selector, route, now));
         Assert.Equal("a", PickName(selector, route, now + TimeSpan.FromMinutes(1).Ticks));
     }

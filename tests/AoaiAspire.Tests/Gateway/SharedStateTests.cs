@@ -79,7 +79,7 @@ public sealed class SharedStateTests(Xunit.Abstractions.ITestOutputHelper output
         Assert.Equal(1, _sims["secondary"].Stats.Requests);
     }
 
-    private static ProbeVerdict Verdict(GatewayTestHost gateway, string backend)
+    private static AoaiAspire.Backends.State.HealthStatus Verdict(GatewayTestHost gateway, string backend)
     {
         gateway.Services.GetRequiredService<BackendRegistry>().TryGetState(backend, out var state);
         return state.ProbeVerdict;
@@ -92,8 +92,8 @@ public sealed class SharedStateTests(Xunit.Abstractions.ITestOutputHelper output
         _sims["primary"].Faults = new FaultOptions { Down = true };
         await using (var probe = await ProbeTestHost.StartAsync(ProbeTestHost.Settings(_sims, _redis.ConnectionString, TimeSpan.FromHours(1))))
         {
-            await Wait.UntilAsync(() => Verdict(_a, "primary") == ProbeVerdict.Unreachable && Verdict(_b, "primary") == ProbeVerdict.Unreachable
-                    && Verdict(_a, "secondary") == ProbeVerdict.Healthy,
+            await Wait.UntilAsync(() => Verdict(_a, "primary") == AoaiAspire.Backends.State.HealthStatus.Unreachable && Verdict(_b, "primary") == AoaiAspire.Backends.State.HealthStatus.Unreachable
+                    && Verdict(_a, "secondary") == AoaiAspire.Backends.State.HealthStatus.Healthy,
                 because: "both replicas take up the probe's verdicts from Redis");
         }
         var probed = _sims["primary"].Stats.Requests;

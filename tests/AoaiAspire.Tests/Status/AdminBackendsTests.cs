@@ -97,7 +97,7 @@ public sealed class AdminBackendsTests
         var throttled = report.GetProperty("events").EnumerateArray().Single();
         Assert.Equal("primary", throttled.GetProperty("backend").GetString());
         Assert.Equal("throttled", throttled.GetProperty("kind").GetString());
-        Assert.False(throttled.GetProperty("fromPeer").GetBoolean());
+        Assert.Equal("local", throttled.GetProperty("source").GetString());
 
         var byConsumer = report.GetProperty("usage").GetProperty("byConsumer").EnumerateArray().Single();
         Assert.Equal(Consumers[0].Name, byConsumer.GetProperty("name").GetString());

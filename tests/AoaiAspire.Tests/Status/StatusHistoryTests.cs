@@ -1,3 +1,4 @@
+using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Health;
 using AoaiAspire.Gateway.Status;
@@ -54,11 +55,11 @@ public sealed class StatusHistoryTests
         var updater = Updater(time);
         using var log = new BackendEventLog(updater, registry, time);
 
-        updater.OnProbeVerdict(registry.Catalog.Backends[0], ProbeVerdict.Unreachable, 0, TimeSpan.FromMilliseconds(12), time.GetUtcNow().UtcTicks);
+        updater.OnProbeVerdict(registry.Catalog.Backends[0], HealthStatus.Unreachable, 0, TimeSpan.FromMilliseconds(12), time.GetUtcNow().UtcTicks);
 
         var single = Assert.Single(log.Snapshot());
         Assert.Equal(BackendStateChangeKind.ProbeVerdictChanged, single.Kind);
-        Assert.Equal(ProbeVerdict.Unreachable, single.Verdict);
+        Assert.Equal(HealthStatus.Unreachable, single.Verdict);
     }
 
     [Fact]
