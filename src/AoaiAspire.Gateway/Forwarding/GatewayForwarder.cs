@@ -34,7 +34,7 @@ internal enum UsageMode
     StreamCallerAsked,
     /// <summary>A stream whose caller did not: the gateway asks upstream for it, reads it and removes it.</summary>
     StreamGatewayAsked,
-    /// <summary>A stream whose caller explicitly refused usage: counted from the estimate.</summary>
+    /// <summary>A stream whose caller explicitly refused usage: the gateway counts the prompt and the streamed text with the real tokenizer.</summary>
     StreamNone,
 }
 
@@ -278,7 +278,7 @@ internal sealed partial class GatewayForwarder(
                 // The caller's stream loses a chunk: its length is no longer the upstream's.
                 callerResponse.ContentLength = null;
             }
-            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, attemptCts, gateway.Upstream.StreamIdleTimeout, time, stateful, aborted).ConfigureAwait(false);
+            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, request.Body, attemptCts, gateway.Upstream.StreamIdleTimeout, time, stateful, aborted).ConfigureAwait(false);
             var result = (usage is { } reported
                 ? new ForwardResult(true, reported, UsageEstimated: false)
                 : new ForwardResult(true, new Usage(request.EstimatedPromptTokens, 0), UsageEstimated: true)) with { Backend = backend.Name };
@@ -424,12 +424,12 @@ internal sealed partial class GatewayForwarder(
     /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
     /// when the gateway asked for it), or from the last bytes of a JSON body.
     /// </summary>
-    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, ResponsesCall? stateful, CancellationToken aborted)
+    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, ReadOnlyMemory<byte> requestBody, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, ResponsesCall? stateful, CancellationToken aborted)
     {
         long firstByteAt = 0;
         var isStream = usageMode != UsageMode.Json;
         var buffer = ArrayPool<byte>.Shared.Rent(isStream ? StreamCopyBufferSize : CopyBufferSize);
-        using var sse = isStream ? new SseUsageFilter(dropUsageChunk: usageMode == UsageMode.StreamGatewayAsked) : null;
+        using var sse = isStream ? new SseUsageFilter(dropUsageChunk: usageMode == UsageMode.StreamGatewayAsked, countRequest: usageMode == UsageMode.StreamNone ? requestBody : null) : null;
         byte[]? tail = isStream ? null : ArrayPool<byte>.Shared.Rent(UsageTailSize);
         var tailLength = 0;
         var body = callerResponse.Body;
