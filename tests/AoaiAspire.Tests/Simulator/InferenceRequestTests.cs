@@ -17,6 +17,11 @@ public sealed class InferenceRequestTests
     [Fact]
     public void GeneratedText_IsOneRealTokenPerWord()
     {
+        for (var i = 0; i < 60; i++)
+        {
+            var word = GeneratedText.Tokens(0, i, 1);
+            Assert.True(TokenCount.Of(word) == 1 && TokenCount.Of(word.TrimStart()) == 1, $"'{word}' is not one token");
+        }
         for (var choice = 0; choice < 3; choice++)
         {
             foreach (var count in new[] { 1, 7, 30, 400 })
