@@ -17,7 +17,22 @@ internal static class TokenCounter
     private static readonly TiktokenTokenizer Tokenizer = TiktokenTokenizer.CreateForModel("gpt-4o");
 
     /// <summary>Tokens of <paramref name="text"/>.</summary>
-    public static int Count(ReadOnlySpan<char> text) => text.IsEmpty ? 0 : Tokenizer.CountTokens(text);
+    public static int Count(ReadOnlySpan<char> text)
+    {
+        var tokens = 0;
+        while (text.Length > SliceLength)
+        {
+            var cut = text[..SliceLength].LastIndexOf(' ');
+            cut = cut > 0 ? cut : SliceLength;
+            tokens += Tokenizer.CountTokens(text[..cut]);
+            text = text[cut..];
+        }
+        return tokens + (text.IsEmpty ? 0 : Tokenizer.CountTokens(text));
+    }
+
+    /// <summary>Longer texts are counted in slices (cut after a space when there is one): BPE on one huge word is quadratic.</summary>
+    private const int SliceLength = 4096;
+
 
     /// <summary>
     /// Prompt tokens of a chat or completions request body: the text of each message's <c>content</c> (a string or

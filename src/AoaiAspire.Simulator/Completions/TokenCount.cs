@@ -11,5 +11,21 @@ internal static class TokenCount
     private static readonly TiktokenTokenizer Tokenizer = TiktokenTokenizer.CreateForModel("gpt-4o");
 
     /// <summary>Tokens of <paramref name="text"/> as the model counts them.</summary>
-    public static int Of(string text) => text.Length == 0 ? 0 : Tokenizer.CountTokens(text);
+    public static int Of(string text) => Sliced(text);
+
+    /// <summary>Longer texts are counted in slices (cut after a space when there is one): BPE on one huge word is quadratic.</summary>
+    private const int SliceLength = 4096;
+
+    private static int Sliced(ReadOnlySpan<char> text)
+    {
+        var tokens = 0;
+        while (text.Length > SliceLength)
+        {
+            var cut = text[..SliceLength].LastIndexOf(' ');
+            cut = cut > 0 ? cut : SliceLength;
+            tokens += Tokenizer.CountTokens(text[..cut]);
+            text = text[cut..];
+        }
+        return tokens + (text.IsEmpty ? 0 : Tokenizer.CountTokens(text));
+    }
 }

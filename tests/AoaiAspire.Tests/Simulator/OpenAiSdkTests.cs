@@ -39,7 +39,7 @@ public sealed class OpenAiSdkTests
         Assert.Equal(AoaiAspire.Simulator.Completions.GeneratedText.Tokens(0, 0, 4), completion.Content[0].Text);
         Assert.Equal(ChatFinishReason.Length, completion.FinishReason);
         Assert.Equal(4, completion.Usage.OutputTokenCount);
-        Assert.Equal(5 + 4 + 3, completion.Usage.InputTokenCount);
+        Assert.Equal(4 + 4 + 3, completion.Usage.InputTokenCount); // the message's o200k tokens + 4 per message + 3
         Assert.Equal(AoaiAspire.Simulator.Completions.GeneratedText.Tokens(0, 0, 3), streamed.ToString());
         Assert.Equal(3, streamedOutputTokens);
         Assert.Equal(8, embedding.ToFloats().Length);
