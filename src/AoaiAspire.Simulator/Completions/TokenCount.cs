@@ -11,7 +11,17 @@ internal static class TokenCount
     private static readonly TiktokenTokenizer Tokenizer = TiktokenTokenizer.CreateForModel("gpt-4o");
 
     /// <summary>Tokens of <paramref name="text"/> as the model counts them.</summary>
-    public static int Of(string text) => Sliced(text);
+    /// <remarks>
+    /// Texts longer than <see cref="MaxCountedLength"/> characters (the bad-input tests send megabytes) are counted
+    /// on their first <see cref="MaxCountedLength"/> characters and scaled by length: a simulator must not spend
+    /// seconds of CPU on one request.
+    /// </remarks>
+    public static int Of(string text) => text.Length <= MaxCountedLength
+        ? Sliced(text)
+        : (int)Math.Min(int.MaxValue, (long)Sliced(text.AsSpan(0, MaxCountedLength)) * text.Length / MaxCountedLength);
+
+    /// <summary>The longest text counted in full.</summary>
+    private const int MaxCountedLength = 64 * 1024;
 
     /// <summary>Longer texts are counted in slices (cut after a space when there is one): BPE on one huge word is quadratic.</summary>
     private const int SliceLength = 4096;
