@@ -21,7 +21,7 @@ internal sealed class ChatRequest
     public bool Stream { get; }
     public int MaxTokens { get; }
 
-    /// <summary>Prompt tokens as the simulator counts them (3 per reply + 4 per message + characters / 4).</summary>
+    /// <summary>Prompt tokens as the simulator counts them (3 per reply + 4 per message + the text's real o200k tokens).</summary>
     public int PromptTokens { get; }
 
     /// <summary>Tokens one successful call uses: what the deployment charges and what <c>usage.total_tokens</c> reports.</summary>
@@ -31,6 +31,6 @@ internal sealed class ChatRequest
     {
         var streamPart = stream ? ",\"stream\":true,\"stream_options\":{\"include_usage\":true}" : "";
         var json = $"{{\"messages\":[{{\"role\":\"user\",\"content\":\"{prompt}\"}}],\"max_tokens\":{maxTokens}{streamPart}}}";
-        return new ChatRequest(Encoding.UTF8.GetBytes(json), stream, maxTokens, 3 + 4 + ((prompt.Length + 3) / 4));
+        return new ChatRequest(Encoding.UTF8.GetBytes(json), stream, maxTokens, 3 + 4 + AoaiAspire.Simulator.Completions.TokenCount.Of(prompt));
     }
 }

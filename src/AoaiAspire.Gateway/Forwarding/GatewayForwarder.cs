@@ -34,7 +34,7 @@ internal enum UsageMode
     StreamCallerAsked,
     /// <summary>A stream whose caller did not: the gateway asks upstream for it, reads it and removes it.</summary>
     StreamGatewayAsked,
-    /// <summary>A stream whose caller explicitly refused usage: counted from the estimate.</summary>
+    /// <summary>A stream whose caller explicitly refused usage: the gateway counts the prompt and the streamed text with the real tokenizer.</summary>
     StreamNone,
 }
 
@@ -301,7 +301,7 @@ internal sealed partial class GatewayForwarder(
                 ? new FirstByteWatch(state, outstanding, started, adaptive ? firstByteDeadline : TimeSpan.Zero, gateway.Routing.LatencySmoothing)
                 : default;
             outstandingOwned = false;
-            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, attemptCts, gateway.Upstream.StreamIdleTimeout, time, stateful, watch, aborted).ConfigureAwait(false);
+            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, request.Body, attemptCts, gateway.Upstream.StreamIdleTimeout, time, stateful, watch, aborted).ConfigureAwait(false);
             if (copy == CopyResult.FirstByteDeadline && !callerResponse.HasStarted)
             {
                 // Nothing reached the caller: forget this backend's status and headers and try the next one.
@@ -470,13 +470,13 @@ internal sealed partial class GatewayForwarder(
     /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
     /// when the gateway asked for it), or from the last bytes of a JSON body.
     /// </summary>
-    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, ResponsesCall? stateful, FirstByteWatch watch, CancellationToken aborted)
+    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, ReadOnlyMemory<byte> requestBody, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, ResponsesCall? stateful, FirstByteWatch watch, CancellationToken aborted)
     {
         long firstByteAt = 0;
         var watching = watch.State is not null;
         var isStream = usageMode != UsageMode.Json;
         var buffer = ArrayPool<byte>.Shared.Rent(isStream ? StreamCopyBufferSize : CopyBufferSize);
-        using var sse = isStream ? new SseUsageFilter(dropUsageChunk: usageMode == UsageMode.StreamGatewayAsked) : null;
+        using var sse = isStream ? new SseUsageFilter(dropUsageChunk: usageMode == UsageMode.StreamGatewayAsked, countRequest: usageMode == UsageMode.StreamNone ? requestBody : null) : null;
         byte[]? tail = isStream ? null : ArrayPool<byte>.Shared.Rent(UsageTailSize);
         var tailLength = 0;
         var body = callerResponse.Body;

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text.Json;
 
 namespace AoaiAspire.Gateway.Tokens;
 
@@ -8,16 +9,49 @@ namespace AoaiAspire.Gateway.Tokens;
 /// usage that the caller did not ask for, removes that chunk so the caller's stream is exactly what it
 /// asked for. Works event by event: complete events are passed on at once; only the unfinished tail of a
 /// read waits (in a pooled buffer) for the rest of its event.
+/// When asked to count (a stream that brings no usage), it also keeps the generated text of the events
+/// (<c>content</c> of chat deltas, <c>text</c> of completions choices) in a pooled buffer and tokenizes it
+/// once, when the usage is first read.
 /// </summary>
 internal sealed class SseUsageFilter : IDisposable
 {
     private readonly bool _dropUsageChunk;
+    private readonly ReadOnlyMemory<byte> _countedRequest;
+    private readonly bool _count;
     private byte[]? _pending;
     private int _pendingLength;
+    private char[]? _text;
+    private int _textLength;
+    private Usage? _usage;
 
-    public SseUsageFilter(bool dropUsageChunk) => _dropUsageChunk = dropUsageChunk;
+    /// <param name="dropUsageChunk">Remove the usage chunk (the gateway asked for it, the caller did not).</param>
+    /// <param name="countRequest">When given, the request body whose stream brings no usage: its usage is counted.</param>
+    public SseUsageFilter(bool dropUsageChunk, ReadOnlyMemory<byte>? countRequest = null)
+    {
+        _dropUsageChunk = dropUsageChunk;
+        _count = countRequest.HasValue;
+        _countedRequest = countRequest.GetValueOrDefault();
+    }
 
-    public Usage? Usage { get; private set; }
+    /// <summary>
+    /// The usage the stream reported or, when counting and none came, the real count of the request's prompt and of
+    /// the text streamed so far (tokenized on first read).
+    /// </summary>
+    public Usage? Usage
+    {
+        get
+        {
+            if (_usage is null && _count && TokenCounter.PromptTokens(_countedRequest.Span) is { } prompt)
+            {
+                _usage = new Usage(prompt, TokenCounter.Count(_text.AsSpan(0, _textLength)));
+                Counted = true;
+            }
+            return _usage;
+        }
+    }
+
+    /// <summary>Whether <see cref="Usage"/> was counted by the gateway rather than reported.</summary>
+    public bool Counted { get; private set; }
 
     /// <summary>Whether a usage chunk was removed from the stream.</summary>
     public bool DroppedUsageChunk { get; private set; }
@@ -100,17 +134,63 @@ internal sealed class SseUsageFilter : IDisposable
     private bool Inspect(ReadOnlySpan<byte> eventBytes)
     {
         var at = eventBytes.IndexOf("\"usage\""u8);
+        if (_count && _usage is null)
+        {
+            KeepText(eventBytes);
+        }
         if (at < 0 || !Tokens.Usage.TryFind(eventBytes, out var usage))
         {
             return false;
         }
-        Usage = usage;
+        _usage = usage;
         if (_dropUsageChunk && eventBytes.IndexOf("\"choices\":[]"u8) >= 0)
         {
             DroppedUsageChunk = true;
             return true;
         }
         return false;
+    }
+
+    /// <summary>Appends the generated text of an event (chat <c>delta.content</c>, completions <c>choices[].text</c>) to the pooled text buffer.</summary>
+    private void KeepText(ReadOnlySpan<byte> eventBytes)
+    {
+        var start = eventBytes.IndexOf((byte)'{');
+        var end = eventBytes.LastIndexOf((byte)'}');
+        if (start < 0 || end <= start)
+        {
+            return; // [DONE], comments
+        }
+        var reader = new Utf8JsonReader(eventBytes[start..(end + 1)]);
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType != JsonTokenType.PropertyName || !(reader.ValueTextEquals("content"u8) || reader.ValueTextEquals("text"u8)))
+                {
+                    continue;
+                }
+                if (!reader.Read() || reader.TokenType != JsonTokenType.String)
+                {
+                    continue;
+                }
+                var needed = _textLength + reader.ValueSpan.Length; // unescaped is never longer than escaped
+                if (_text is null || _text.Length < needed)
+                {
+                    var larger = ArrayPool<char>.Shared.Rent(Math.Max(needed * 2, 1024));
+                    _text?.AsSpan(0, _textLength).CopyTo(larger);
+                    if (_text is not null)
+                    {
+                        ArrayPool<char>.Shared.Return(_text);
+                    }
+                    _text = larger;
+                }
+                _textLength += reader.CopyString(_text.AsSpan(_textLength));
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON: nothing to count.
+        }
     }
 
     /// <summary>Length of the first complete event including its blank line, or -1.</summary>
@@ -152,6 +232,11 @@ internal sealed class SseUsageFilter : IDisposable
         {
             _pending = null;
             ArrayPool<byte>.Shared.Return(pending);
+        }
+        if (_text is { } text)
+        {
+            _text = null;
+            ArrayPool<char>.Shared.Return(text);
         }
     }
 }

@@ -4,9 +4,10 @@ namespace AoaiAspire.Gateway.Tokens;
 
 /// <summary>
 /// Estimates a request's token charge the way Azure OpenAI's rate limiter does before it has run the
-/// model: prompt size plus <c>max_tokens</c>, times <c>n</c>. No tokenizer package exists in this feed, so
-/// the prompt is counted as UTF-8 bytes / 4 (about 4 characters a token for English) plus a few tokens
-/// of framing per message. The real <c>usage</c> corrects it afterwards (quotas, capacity).
+/// model: prompt size plus <c>max_tokens</c>, times <c>n</c>. The prompt is counted as UTF-8 bytes / 4 (about
+/// 4 characters a token for English) plus a few tokens of framing per message: a real count
+/// (<see cref="TokenCounter"/>) measured about ten times as costly per request (README "Tokens"). The real
+/// <c>usage</c> corrects it afterwards (quotas, capacity).
 /// </summary>
 internal static class TokenEstimator
 {

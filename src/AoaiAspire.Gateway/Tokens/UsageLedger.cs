@@ -22,7 +22,7 @@ internal sealed class UsageLedger
         /// <summary>Completion tokens spent on reasoning (part of <see cref="CompletionTokens"/>).</summary>
         public long ReasoningTokens => Interlocked.Read(ref _reasoningTokens);
 
-        /// <summary>Requests whose usage was not reported (counted with the estimate's prompt part).</summary>
+        /// <summary>Requests whose usage was neither reported nor counted by the gateway (recorded with the estimate's prompt part).</summary>
         public long EstimatedOnly => Interlocked.Read(ref _estimatedOnly);
 
         public void Add(Usage usage, bool estimated)

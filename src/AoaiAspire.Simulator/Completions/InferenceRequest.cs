@@ -108,16 +108,13 @@ internal sealed record InferenceRequest(
         return new InferenceRequest(operation, model, promptTokens, maxTokens, choices, charged, stream, includeUsage);
     }
 
-    /// <summary>About one token per four characters of text (OpenAI's rule of thumb for English).</summary>
-    internal static int EstimateTokens(int characters) => (characters + 3) / 4;
-
     /// <summary>Tokens in a content value: a string, an array of strings or parts (<c>{"type":"text","text":…}</c>), or token ids.</summary>
     private static int TextTokens(JsonElement value)
     {
         switch (value.ValueKind)
         {
             case JsonValueKind.String:
-                return EstimateTokens(value.GetString()!.Length);
+                return TokenCount.Of(value.GetString()!);
             case JsonValueKind.Number:
                 return 1; // a token id (embeddings and completions accept pre-tokenised input)
             case JsonValueKind.Array:
@@ -130,7 +127,7 @@ internal sealed record InferenceRequest(
                 return total;
             case JsonValueKind.Object:
                 return value.TryGetProperty("text", out var text) && text.ValueKind == JsonValueKind.String
-                    ? EstimateTokens(text.GetString()!.Length)
+                    ? TokenCount.Of(text.GetString()!)
                     : 0;
             default:
                 return 0;

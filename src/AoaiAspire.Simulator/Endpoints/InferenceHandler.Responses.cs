@@ -387,7 +387,7 @@ internal sealed partial class InferenceHandler
         {
             var text = inputElement.GetString()!;
             input.Add((ResponseJson.NewItemId("msg"), "user", text));
-            promptTokens += InferenceRequest.TokensPerMessage + InferenceRequest.EstimateTokens(text.Length);
+            promptTokens += InferenceRequest.TokensPerMessage + TokenCount.Of(text);
         }
         else if (inputElement.ValueKind == JsonValueKind.Array)
         {
@@ -401,7 +401,7 @@ internal sealed partial class InferenceHandler
                 var role = item.TryGetProperty("role", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString()! : "user";
                 var text = item.TryGetProperty("content", out var content) ? ContentText(content) : "";
                 input.Add((ResponseJson.NewItemId("msg"), role, text));
-                promptTokens += InferenceRequest.TokensPerMessage + InferenceRequest.EstimateTokens(text.Length);
+                promptTokens += InferenceRequest.TokensPerMessage + TokenCount.Of(text);
             }
         }
         else
@@ -419,7 +419,7 @@ internal sealed partial class InferenceHandler
                 return false;
             }
             instructions = i.GetString();
-            promptTokens += InferenceRequest.TokensPerMessage + InferenceRequest.EstimateTokens(instructions!.Length);
+            promptTokens += InferenceRequest.TokensPerMessage + TokenCount.Of(instructions!);
         }
         int? maxOutput = null;
         if (body.TryGetProperty("max_output_tokens", out var m) && m.ValueKind != JsonValueKind.Null)

@@ -262,7 +262,7 @@ internal sealed class RealtimeHandler(InferenceHandler inference, ILogger logger
         {
             var responseId = "resp_" + Guid.NewGuid().ToString("N")[..20];
             var itemId = "item_" + Guid.NewGuid().ToString("N")[..20];
-            var inputTokens = 8 + (_instructions.Length / 4) + (_items * 4);
+            var inputTokens = 8 + TokenCount.Of(_instructions) + (_items * 4);
             var text = GeneratedText.Tokens(0, 0, TurnTokens);
             await SendAsync(w =>
             {

@@ -64,6 +64,27 @@ public sealed class TokenAccountingTests
     }
 
     [Fact]
+    public async Task StreamingCallerThatRefusedUsageIsRecordedWithTheRealCountOfTheStreamedText()
+    {
+        await using var sims = await SimulatorHost.StartAsync([Simulators.Account("a")]);
+        await using var gateway = await GatewayTestHost.StartAsync(Simulators.GatewaySettings(sims));
+
+        using var response = await gateway.Client.PostAsync(ChatPath, StreamingChat(includeUsage: false));
+        var events = await ReadEventsAsync(response);
+
+        Assert.DoesNotContain(events, e => e.Contains("\"prompt_tokens\"", StringComparison.Ordinal));
+        var text = string.Concat(events.SkipLast(1)
+            .Select(e => JsonDocument.Parse(e).RootElement.GetProperty("choices")[0].GetProperty("delta"))
+            .Select(d => d.TryGetProperty("content", out var c) ? c.GetString() : ""));
+        var ledger = gateway.Services.GetRequiredService<UsageLedger>();
+        var (prompt, completion) = ledger.Totals(k => k.Backend == "a" && k.Deployment == "chat");
+        Assert.Equal(TokenCounter.Count(text), completion);
+        Assert.NotEqual((text.Length + 3) / 4, completion); // what a characters/4 count would have recorded
+        Assert.Equal(sims["a"].Stats.PromptTokens, prompt); // the simulator counts the prompt with the same tokenizer
+        Assert.Equal(0, ledger.Snapshot().Sum(kv => kv.Value.EstimatedOnly));
+    }
+
+    [Fact]
     public async Task StreamingCallerThatAskedForUsageGetsItUnchanged()
     {
         await using var sims = await SimulatorHost.StartAsync([Simulators.Account("a")]);

@@ -6,12 +6,29 @@ namespace AoaiAspire.Tests.Simulator;
 public sealed class InferenceRequestTests
 {
     [Fact]
-    public void Parse_ChatMessages_CountsCharactersOverFourPlusOverhead()
+    public void Parse_ChatMessages_CountsRealTokensPlusOverhead()
     {
-        // 40 and 8 characters: 10 + 2 tokens of text, 4 per message, 3 to prime the reply.
+        // The texts' o200k tokens, 4 per message, 3 to prime the reply.
         var request = Parse(Operation.ChatCompletions, """{"messages":[{"role":"system","content":"You are a helpful assistant. Be concise."},{"role":"user","content":[{"type":"text","text":"Hi there"}]}]}""");
 
-        Assert.Equal(10 + 2 + (2 * 4) + 3, request.PromptTokens);
+        Assert.Equal(TokenCount.Of("You are a helpful assistant. Be concise.") + TokenCount.Of("Hi there") + (2 * 4) + 3, request.PromptTokens);
+    }
+
+    [Fact]
+    public void GeneratedText_IsOneRealTokenPerWord()
+    {
+        for (var i = 0; i < 60; i++)
+        {
+            var word = GeneratedText.Tokens(0, i, 1);
+            Assert.True(TokenCount.Of(word) == 1 && TokenCount.Of(word.TrimStart()) == 1, $"'{word}' is not one token");
+        }
+        for (var choice = 0; choice < 3; choice++)
+        {
+            foreach (var count in new[] { 1, 7, 30, 400 })
+            {
+                Assert.Equal(count, TokenCount.Of(GeneratedText.Tokens(choice, 0, count)));
+            }
+        }
     }
 
     [Fact]
@@ -37,7 +54,7 @@ public sealed class InferenceRequestTests
     {
         var request = Parse(Operation.Completions, """{"prompt":"abcd","max_tokens":10,"n":1,"best_of":3}""");
 
-        Assert.Equal(1 + 30, request.Charge(648));
+        Assert.Equal(request.PromptTokens + 30, request.Charge(648));
         Assert.Equal(1, request.Choices);
     }
 
@@ -51,12 +68,12 @@ public sealed class InferenceRequestTests
     }
 
     [Fact]
-    public void Parse_EmbeddingsArray_ChargesCharactersOverFour()
+    public void Parse_EmbeddingsArray_ChargesRealTokens()
     {
         var request = Parse(Operation.Embeddings, """{"input":["12345678","1234"]}""");
 
-        Assert.Equal(3, request.PromptTokens);
-        Assert.Equal(3, request.Charge(648));
+        Assert.Equal(TokenCount.Of("12345678") + TokenCount.Of("1234"), request.PromptTokens);
+        Assert.Equal(request.PromptTokens, request.Charge(648));
         Assert.False(request.Stream);
     }
 

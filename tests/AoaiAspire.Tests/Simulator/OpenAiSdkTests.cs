@@ -36,11 +36,11 @@ public sealed class OpenAiSdkTests
 
         OpenAIEmbedding embedding = await embeddings.GenerateEmbeddingAsync("vector me");
 
-        Assert.Equal("the gateway routes each", completion.Content[0].Text);
+        Assert.Equal(AoaiAspire.Simulator.Completions.GeneratedText.Tokens(0, 0, 4), completion.Content[0].Text);
         Assert.Equal(ChatFinishReason.Length, completion.FinishReason);
         Assert.Equal(4, completion.Usage.OutputTokenCount);
-        Assert.Equal(5 + 4 + 3, completion.Usage.InputTokenCount);
-        Assert.Equal("the gateway routes", streamed.ToString());
+        Assert.Equal(4 + 4 + 3, completion.Usage.InputTokenCount); // the message's o200k tokens + 4 per message + 3
+        Assert.Equal(AoaiAspire.Simulator.Completions.GeneratedText.Tokens(0, 0, 3), streamed.ToString());
         Assert.Equal(3, streamedOutputTokens);
         Assert.Equal(8, embedding.ToFloats().Length);
         Assert.Equal(3, host.Accounts[0].Stats.Succeeded);
