@@ -71,6 +71,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<RoutingPolicy>();
         services.AddSingleton(sp => new BackendSelector(sp.GetRequiredService<RoutingPolicy>(), sp.GetRequiredService<IOptionsMonitor<GatewayOptions>>()));
         services.AddSingleton<GatewayForwarder>();
+        services.AddSingleton<GatewayRequestHandler>();
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<GatewayTelemetry>();
         builder.AddServiceDefaultsTelemetry(meters: [TelemetryNames.Meter], sources: [TelemetryNames.ActivitySource]);

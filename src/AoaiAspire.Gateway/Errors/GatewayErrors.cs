@@ -25,10 +25,6 @@ internal static class GatewayErrorCodes
     public const string NoBackendAvailable = "ServiceUnavailable";
     /// <summary>A 503 with a reason of its own, as <see cref="DeploymentNotFound"/> is a 404's: Redis is down and the consumer's quota fails closed.</summary>
     public const string QuotaUnavailable = "QuotaUnavailable";
-    public const string UpstreamTimeout = "GatewayTimeout";
-
-    /// <summary>A body that cannot be used (empty, not JSON, wrong types): <c>BadRequest</c> like any other 400.</summary>
-    public const string InvalidJson = BadRequest;
 
     /// <summary>The code for an error known only by its status (Kestrel's own rejections, status-code pages).</summary>
     public static string ForStatus(int status) => status switch
@@ -43,7 +39,6 @@ internal static class GatewayErrorCodes
         StatusCodes.Status415UnsupportedMediaType => UnsupportedMediaType,
         StatusCodes.Status429TooManyRequests => Throttled,
         StatusCodes.Status503ServiceUnavailable => NoBackendAvailable,
-        StatusCodes.Status504GatewayTimeout => UpstreamTimeout,
         >= 500 => Internal,
         _ => BadRequest,
     };

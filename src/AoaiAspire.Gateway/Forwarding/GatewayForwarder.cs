@@ -65,6 +65,9 @@ internal readonly record struct ForwardResult(bool Answered, Usage Usage, bool U
 
     /// <summary>Time spent in upstream calls (all attempts, body included): the rest is the gateway's own.</summary>
     public TimeSpan Upstream { get; init; }
+
+    /// <summary>Why no backend served the request (the caller has been answered with a 429 or 503); null when one did.</summary>
+    public NoBackend? Unserved { get; init; }
 }
 
 /// <summary>
@@ -144,7 +147,7 @@ internal sealed partial class GatewayForwarder(
         {
             await WriteNoBackendAsync(context, route, none).ConfigureAwait(false);
         }
-        return new ForwardResult { Upstream = TimeSpan.FromTicks(upstreamTicks) };
+        return new ForwardResult { Upstream = TimeSpan.FromTicks(upstreamTicks), Unserved = none };
     }
 
     /// <summary>
@@ -166,8 +169,8 @@ internal sealed partial class GatewayForwarder(
                 return result with { Upstream = time.GetElapsedTime(started) };
             }
         }
-        await call.WriteOwnerUnavailableAsync(context, owner, updater.Now).ConfigureAwait(false);
-        return new ForwardResult { Upstream = time.GetElapsedTime(started) };
+        var unserved = await call.WriteOwnerUnavailableAsync(context, owner, updater.Now).ConfigureAwait(false);
+        return new ForwardResult { Upstream = time.GetElapsedTime(started), Unserved = unserved };
     }
 
     private async Task<(AttemptOutcome, ForwardResult)> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway, bool lastChance)

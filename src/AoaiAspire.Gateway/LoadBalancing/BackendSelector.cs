@@ -5,7 +5,11 @@ using Microsoft.Extensions.Options;
 namespace AoaiAspire.Gateway.LoadBalancing;
 
 /// <summary>The outcome of a selection when nothing could be picked.</summary>
-internal readonly record struct NoBackend(bool AllThrottled, long RetryAt);
+internal readonly record struct NoBackend(bool AllThrottled, long RetryAt)
+{
+    /// <summary>The reason counted in telemetry for a request no backend served.</summary>
+    public string RejectReason => AllThrottled ? "all_throttled" : "no_backend";
+}
 
 /// <summary>
 /// Picks the backend for the next attempt: the lowest priority group that has an available candidate not

@@ -179,7 +179,7 @@ internal static partial class RealtimeEndpoints
         var connected = await connector.ConnectAsync(context, route, preview, options).ConfigureAwait(false);
         if (connected.Socket is not { } upstream)
         {
-            telemetry.Rejected(context.Response.StatusCode == StatusCodes.Status429TooManyRequests ? "all_throttled" : "no_backend", route.Name);
+            telemetry.Rejected((connected.Unserved ?? default).RejectReason, route.Name);
             return;
         }
 
@@ -285,7 +285,11 @@ internal static partial class RealtimeEndpoints
 }
 
 /// <summary>What connecting upstream came to: the backend's socket, or none (the caller has been answered).</summary>
-internal readonly record struct RealtimeConnection(ClientWebSocket? Socket, BackendCandidate? Candidate, int Attempts, TimeSpan Upstream);
+internal readonly record struct RealtimeConnection(ClientWebSocket? Socket, BackendCandidate? Candidate, int Attempts, TimeSpan Upstream)
+{
+    /// <summary>Why no backend connected, when the caller was answered with a 429 or 503 for that.</summary>
+    public NoBackend? Unserved { get; init; }
+}
 
 /// <summary>
 /// Opens the backend's WebSocket, trying the deployment's backends in the order any request would (BackendSelector),
@@ -337,7 +341,7 @@ internal sealed partial class RealtimeConnector(
             }
         }
         await WriteNoBackendAsync(context, route, none).ConfigureAwait(false);
-        return default;
+        return new RealtimeConnection { Unserved = none };
     }
 
     /// <summary>One backend: the socket when it connected; else whether the caller has been answered (no retry).</summary>

@@ -220,10 +220,11 @@ internal sealed class ResponsesCall
     }
 
     /// <summary>
-    /// The owner cannot serve: 429 with its Retry-After when it is only throttled, else 503 naming why. Never another
-    /// backend: none holds the object, so it would answer "not found" or run a turn without its context.
+    /// The owner cannot serve: 429 with its Retry-After when it is only throttled, else 503 naming why (returned as the
+    /// reason no backend served). Never another backend: none holds the object, so it would answer "not found" or run
+    /// a turn without its context.
     /// </summary>
-    public Task WriteOwnerUnavailableAsync(HttpContext context, BackendCandidate owner, long now)
+    public async Task<NoBackend> WriteOwnerUnavailableAsync(HttpContext context, BackendCandidate owner, long now)
     {
         var what = Kind == ResponsesCallKind.Create ? $"'{NamedObject}' (named by this request)" : $"Response '{NamedObject}'";
         var state = owner.State;
@@ -232,16 +233,18 @@ internal sealed class ResponsesCall
         if (Kind == ResponsesCallKind.Create && state.IsThrottledOnly(now, owner.Capacity))
         {
             var wait = retryAfter ?? TimeSpan.FromSeconds(1);
-            return GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests, GatewayErrorCodes.Throttled,
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests, GatewayErrorCodes.Throttled,
                 $"{what} is stored on backend '{owner.Backend.Name}', whose deployment '{Deployment}' is at its rate limit; no other backend holds it, so the request cannot run elsewhere. Please retry after {Math.Max(1, Math.Ceiling(wait.TotalSeconds))} seconds.",
-                wait);
+                wait).ConfigureAwait(false);
+            return new NoBackend(AllThrottled: true, at);
         }
         var reason = state.Circuit != Health.CircuitState.Closed ? "its circuit is open after repeated failures"
             : state.ProbeVerdict is not HealthStatus.Healthy and not HealthStatus.Unknown ? $"the health probe reports it {state.ProbeVerdict}"
             : "it failed or did not answer";
-        return GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, StatefulErrorCodes.OwnerUnavailable,
+        await GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, StatefulErrorCodes.OwnerUnavailable,
             $"{what} is stored on backend '{owner.Backend.Name}', which cannot serve now ({reason}); no other backend holds it. Please retry later.",
-            retryAfter);
+            retryAfter).ConfigureAwait(false);
+        return new NoBackend(AllThrottled: false, at);
     }
 
     /// <summary>A search found the object nowhere it could ask, and some backends could not be asked: say so rather than "not found".</summary>

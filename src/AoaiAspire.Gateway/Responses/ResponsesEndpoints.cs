@@ -55,42 +55,30 @@ internal static class ResponsesEndpoints
     private static async Task HandleObjectAsync(HttpContext context, string id, string upstreamPrefix, string suffix, string operation, string[] methods)
     {
         var services = context.RequestServices;
-        var telemetry = services.GetRequiredService<GatewayTelemetry>();
-        var time = services.GetRequiredService<TimeProvider>();
-        var arrivedAt = time.GetTimestamp();
+        var handler = services.GetRequiredService<GatewayRequestHandler>();
+        var arrivedAt = handler.Time.GetTimestamp();
         var method = context.Request.Method;
         if (Array.IndexOf(methods, method) < 0)
         {
             context.Response.Headers.Allow = string.Join(", ", methods);
-            telemetry.Rejected("method_not_allowed");
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, GatewayErrorCodes.MethodNotAllowed,
-                $"Method {method} is not allowed here; use {string.Join(" or ", methods)}.").ConfigureAwait(false);
+            await handler.RejectAsync(context, new Rejection(StatusCodes.Status405MethodNotAllowed, GatewayErrorCodes.MethodNotAllowed,
+                $"Method {method} is not allowed here; use {string.Join(" or ", methods)}.", "method_not_allowed")).ConfigureAwait(false);
             return;
         }
-
-        var consumer = services.GetRequiredService<ConsumerDirectory>().Authenticate(context.Request);
-        if (consumer is null)
+        if (handler.Authenticate(context, out var refused) is not { } consumer)
         {
-            GatewayEndpoints.AuthenticationLog.Failed(services.GetRequiredService<ILoggerFactory>().CreateLogger(GatewayEndpoints.AuthenticationLog.Category),
-                ConsumerDirectory.PresentedKey(context.Request).IsEmpty ? "no key" : "unknown key", context.Connection.RemoteIpAddress?.ToString() ?? "?");
-            telemetry.Rejected("unauthorized");
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized,
-                "Access denied due to a missing or invalid key. Send a gateway key in the 'api-key' header or as 'Authorization: Bearer <key>'.").ConfigureAwait(false);
+            await handler.RejectAsync(context, refused).ConfigureAwait(false);
             return;
         }
         if (!IsValidId(id))
         {
-            telemetry.Rejected("bad_request");
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, StatefulErrorCodes.InvalidId,
-                "A response id is 1 to 256 letters, digits, '_' or '-' (such as resp_…).").ConfigureAwait(false);
+            await handler.RejectAsync(context, new Rejection(StatusCodes.Status400BadRequest, StatefulErrorCodes.InvalidId,
+                "A response id is 1 to 256 letters, digits, '_' or '-' (such as resp_…).", "bad_request")).ConfigureAwait(false);
             return;
         }
-        if (!consumer.TryEnter())
+        if (GatewayRequestHandler.Enter(consumer) is { } busy)
         {
-            telemetry.Rejected("consumer_concurrency");
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests, GatewayErrorCodes.Throttled,
-                $"Consumer '{consumer.Name}' already has {consumer.MaxConcurrentRequests} requests in flight, its limit. Please retry after 1 second.",
-                TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            await handler.RejectAsync(context, busy).ConfigureAwait(false);
             return;
         }
         try
@@ -112,8 +100,8 @@ internal static class ResponsesEndpoints
                 0, 0, UsageMode.Json, arrivedAt) { Stateful = call };
             var result = await services.GetRequiredService<GatewayForwarder>().ForwardAsync(context, request).ConfigureAwait(false);
             // Retrieval runs no model: its body's usage is the original create's, already counted.
-            telemetry.RequestEnded(context.Features.Get<IHttpActivityFeature>()?.Activity, operation, call.Deployment.Length > 0 ? call.Deployment : route.Name,
-                result.Backend, consumer.Name, context.Response.StatusCode, 0, 0, time.GetElapsedTime(arrivedAt), result.Upstream);
+            services.GetRequiredService<GatewayTelemetry>().RequestEnded(context.Features.Get<IHttpActivityFeature>()?.Activity, operation, call.Deployment.Length > 0 ? call.Deployment : route.Name,
+                result.Backend, consumer.Name, context.Response.StatusCode, 0, 0, handler.Time.GetElapsedTime(arrivedAt), result.Upstream);
         }
         finally
         {
