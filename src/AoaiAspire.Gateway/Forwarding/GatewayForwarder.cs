@@ -285,14 +285,7 @@ internal sealed partial class GatewayForwarder(
             CopyResponseHeaders(response, callerResponse);
             callerResponse.Headers[GatewayHeaders.Backend] = backend.Name;
             callerResponse.Headers[GatewayHeaders.Attempts] = attempt < AttemptCounts.Length ? AttemptCounts[attempt] : attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (request.ConsumerRemainingTokens is { } tokensLeft)
-            {
-                callerResponse.Headers["x-ratelimit-remaining-tokens"] = tokensLeft.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-            if (request.ConsumerRemainingRequests is { } requestsLeft)
-            {
-                callerResponse.Headers["x-ratelimit-remaining-requests"] = requestsLeft.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
+            Quotas.QuotaHeaders.SetRemaining(callerResponse.Headers, request.ConsumerRemainingTokens, request.ConsumerRemainingRequests);
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
             if (isEventStream && request.UsageMode == UsageMode.StreamGatewayAsked)
