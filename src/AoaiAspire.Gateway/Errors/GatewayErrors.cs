@@ -79,4 +79,22 @@ internal static class GatewayErrors
         }
         await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The answer when no backend of <paramref name="deployment"/> could take the call: 429 with the soonest
+    /// Retry-After when every candidate is throttled, else 503 (with a Retry-After when one is known).
+    /// <paramref name="couldNot"/> completes "No backend of deployment '…' …", e.g. "could serve the request".
+    /// </summary>
+    public static Task WriteNoBackendAsync(HttpContext context, string deployment, LoadBalancing.NoBackend none, long now, string couldNot)
+    {
+        TimeSpan? retryAfter = none.RetryAt > now ? TimeSpan.FromTicks(none.RetryAt - now) : null;
+        if (none.AllThrottled)
+        {
+            var wait = retryAfter ?? TimeSpan.FromSeconds(1);
+            return WriteAsync(context, StatusCodes.Status429TooManyRequests, GatewayErrorCodes.Throttled,
+                $"Every backend of deployment '{deployment}' is at its rate limit. Please retry after {Math.Ceiling(wait.TotalSeconds)} seconds.", wait);
+        }
+        return WriteAsync(context, StatusCodes.Status503ServiceUnavailable, GatewayErrorCodes.NoBackendAvailable,
+            $"No backend of deployment '{deployment}' {couldNot} (all are failing, unreachable or unhealthy). Please retry later.", retryAfter);
+    }
 }

@@ -600,19 +600,15 @@ internal sealed partial class GatewayForwarder(
 
     private Task WriteNoBackendAsync(HttpContext context, DeploymentRoute route, NoBackend none)
     {
-        var now = updater.Now;
-        TimeSpan? retryAfter = none.RetryAt > now ? TimeSpan.FromTicks(none.RetryAt - now) : null;
         if (none.AllThrottled)
         {
             LogAllThrottled(logger, route.Name);
-            return GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests, GatewayErrorCodes.Throttled,
-                $"Every backend of deployment '{route.Name}' is at its rate limit. Please retry after {Math.Ceiling((retryAfter ?? TimeSpan.FromSeconds(1)).TotalSeconds)} seconds.",
-                retryAfter ?? TimeSpan.FromSeconds(1));
         }
-        LogNoBackend(logger, route.Name);
-        return GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, GatewayErrorCodes.NoBackendAvailable,
-            $"No backend of deployment '{route.Name}' could serve the request (all are failing, unreachable or unhealthy). Please retry later.",
-            retryAfter);
+        else
+        {
+            LogNoBackend(logger, route.Name);
+        }
+        return GatewayErrors.WriteNoBackendAsync(context, route.Name, none, updater.Now, "could serve the request");
     }
 
     [LoggerMessage(1301, LogLevel.Warning, "Attempt on backend {Backend} failed ({Reason}); trying the next backend.")]

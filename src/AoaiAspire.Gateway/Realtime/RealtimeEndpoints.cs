@@ -462,18 +462,11 @@ internal sealed partial class RealtimeConnector(
 
     private Task WriteNoBackendAsync(HttpContext context, DeploymentRoute route, NoBackend none)
     {
-        var now = updater.Now;
-        TimeSpan? retryAfter = none.RetryAt > now ? TimeSpan.FromTicks(none.RetryAt - now) : null;
-        if (none.AllThrottled)
+        if (!none.AllThrottled)
         {
-            return GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests, GatewayErrorCodes.Throttled,
-                $"Every backend of deployment '{route.Name}' is at its rate limit. Please retry after {Math.Ceiling((retryAfter ?? TimeSpan.FromSeconds(1)).TotalSeconds)} seconds.",
-                retryAfter ?? TimeSpan.FromSeconds(1));
+            LogNoBackend(logger, route.Name);
         }
-        LogNoBackend(logger, route.Name);
-        return GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, GatewayErrorCodes.NoBackendAvailable,
-            $"No backend of deployment '{route.Name}' could open a realtime session (all are failing, unreachable or unhealthy). Please retry later.",
-            retryAfter);
+        return GatewayErrors.WriteNoBackendAsync(context, route.Name, none, updater.Now, "could open a realtime session");
     }
 
     [LoggerMessage(1901, LogLevel.Warning, "Realtime connect to backend {Backend} failed ({Reason}); trying the next backend.")]
