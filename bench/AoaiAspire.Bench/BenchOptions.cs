@@ -41,6 +41,8 @@ internal sealed class BenchOptions
           --max-in-flight 4000 open-loop cap on requests in flight (more are recorded as dropped)
           --timeout 60         per-request timeout
           --out <dir>          where <scenario>.md and .svg go (default bench/results)
+          --baseline <dir>     another gateway build (e.g. an older commit's src/AoaiAspire.Gateway/bin/Release/net10.0),
+                               measured as contender baseline-<policy> in the same run as gateway-<policy>
         """;
 
     public required string Scenario { get; init; }
@@ -67,6 +69,9 @@ internal sealed class BenchOptions
     public int MaxInFlight { get; init; } = 4000;
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public required string OutputDirectory { get; init; }
+
+    /// <summary>The directory of another gateway build, run as the <c>baseline-&lt;policy&gt;</c> contenders (before/after in one run).</summary>
+    public string? BaselineGateway { get; init; }
     public required string CommandLine { get; init; }
 
     /// <summary>Parses <c>scenario --name value …</c>; null with a message when the arguments are wrong.</summary>
@@ -96,6 +101,7 @@ internal sealed class BenchOptions
                 Scenario = args[0].ToLowerInvariant(),
                 CommandLine = "dotnet run -c Release --project bench/AoaiAspire.Bench -- " + string.Join(' ', args),
                 OutputDirectory = Take("out") ?? defaultOutput,
+                BaselineGateway = Take("baseline"),
                 Contenders = Take("contenders")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 Duration = Seconds("duration") ?? TimeSpan.FromSeconds(10),
                 Warmup = Seconds("warmup") ?? TimeSpan.FromSeconds(3),

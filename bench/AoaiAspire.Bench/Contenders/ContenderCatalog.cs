@@ -12,6 +12,9 @@ internal static class ContenderCatalog
     public const string ClientRetry = "client-retry";
     public const string GatewayPrefix = "gateway-";
 
+    /// <summary>The gateway from another build (<c>--baseline &lt;dir&gt;</c>), any policy name that build knows.</summary>
+    public const string BaselinePrefix = "baseline-";
+
     /// <summary>
     /// One gateway contender per routing policy the gateway knows (<see cref="LoadBalancingPolicies.Names"/>):
     /// a policy added there (e.g. <c>capacity</c>) is benchmarked as <c>gateway-capacity</c> with no change here.
@@ -21,16 +24,23 @@ internal static class ContenderCatalog
     public static IReadOnlyList<string> All => [Direct, .. Gateways, NginxRoundRobin, YarpRoundRobin, ClientRetry];
 
     /// <summary>Null when the contender can run here, else why not (printed, and the contender skipped).</summary>
-    public static string? Unavailable(string name) => name switch
+    public static string? Unavailable(string name, string? baselineGateway = null) => name switch
     {
+        _ when name.StartsWith(BaselinePrefix, StringComparison.Ordinal) && baselineGateway is null =>
+            $"'{name}' runs the gateway of another build: give its directory with --baseline <dir>",
+        _ when name.StartsWith(BaselinePrefix, StringComparison.Ordinal) && !File.Exists(Path.Combine(baselineGateway!, "AoaiAspire.Gateway.dll")) =>
+            $"there is no AoaiAspire.Gateway.dll in '{baselineGateway}'",
+        _ when name.StartsWith(BaselinePrefix, StringComparison.Ordinal) => null,
         NginxRoundRobin when NginxContender.FindNginx() is null =>
             "nginx is not installed (looked on PATH and in /usr/sbin); install it, e.g. 'apt-get install nginx', to compare with nginx-rr",
         _ when !All.Contains(name) => $"unknown contender '{name}'; known: {string.Join(", ", All)}",
         _ => null,
     };
 
-    public static async Task<IContender> StartAsync(string name, SimulatorFleet fleet, TimeSpan requestTimeout) => name switch
+    public static async Task<IContender> StartAsync(string name, SimulatorFleet fleet, TimeSpan requestTimeout, string? baselineGateway = null) => name switch
     {
+        _ when name.StartsWith(BaselinePrefix, StringComparison.Ordinal) && baselineGateway is not null =>
+            await GatewayContender.StartAsync(name[BaselinePrefix.Length..], fleet, requestTimeout, program: Path.Combine(baselineGateway, "AoaiAspire.Gateway.dll"), namePrefix: BaselinePrefix),
         Direct => new DirectContender(fleet, requestTimeout),
         NginxRoundRobin => await NginxContender.StartAsync(fleet, requestTimeout),
         YarpRoundRobin => await YarpContender.StartAsync(fleet, requestTimeout),

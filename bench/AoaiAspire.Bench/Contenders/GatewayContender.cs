@@ -16,9 +16,9 @@ internal sealed class GatewayContender : IContender
     private readonly HttpSender _sender;
     private readonly Uri _address;
 
-    private GatewayContender(string policy, ChildProcess process, Uri address, HttpSender sender)
+    private GatewayContender(string name, ChildProcess process, Uri address, HttpSender sender)
     {
-        Name = ContenderCatalog.GatewayPrefix + policy;
+        Name = name;
         _process = process;
         _address = address;
         _sender = sender;
@@ -29,14 +29,17 @@ internal sealed class GatewayContender : IContender
     public ProcessMeter? Proxy { get; }
 
     /// <param name="extraArguments">More configuration, e.g. <c>--ConnectionStrings:redis=…</c> for replicas that share state.</param>
-    public static async Task<GatewayContender> StartAsync(string policy, SimulatorFleet fleet, TimeSpan requestTimeout, IEnumerable<string>? extraArguments = null)
+    /// <param name="program">Another build's <c>AoaiAspire.Gateway.dll</c> (the baseline contenders); default the one next to the bench.</param>
+    /// <param name="namePrefix">The contender's name is this followed by the policy.</param>
+    public static async Task<GatewayContender> StartAsync(string policy, SimulatorFleet fleet, TimeSpan requestTimeout, IEnumerable<string>? extraArguments = null,
+        string? program = null, string namePrefix = ContenderCatalog.GatewayPrefix)
     {
         var port = FreePort.Next();
         var address = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}/"));
         var contentRoot = BenchPaths.Scratch("gateway");
         var args = new List<string>
         {
-            BenchPaths.Program("AoaiAspire.Gateway"),
+            program ?? BenchPaths.Program("AoaiAspire.Gateway"),
             "--contentRoot", contentRoot,
             "--urls", address.AbsoluteUri.TrimEnd('/'),
             "--Logging:LogLevel:Default=Warning",
@@ -62,7 +65,7 @@ internal sealed class GatewayContender : IContender
             await process.DisposeAsync();
             throw;
         }
-        return new GatewayContender(policy, process, address, new HttpSender(LoadClient.Shared, fleet.RegionNames, requestTimeout));
+        return new GatewayContender(namePrefix + policy, process, address, new HttpSender(LoadClient.Shared, fleet.RegionNames, requestTimeout));
     }
 
     public Task<Sample> SendAsync(ChatRequest request, long dueTimestamp, CancellationToken cancellationToken)

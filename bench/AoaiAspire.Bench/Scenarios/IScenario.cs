@@ -24,7 +24,7 @@ internal static class ScenarioSupport
         var chosen = new List<string>();
         foreach (var name in options.Contenders ?? scenario.DefaultContenders)
         {
-            if (ContenderCatalog.Unavailable(name) is { } reason)
+            if (ContenderCatalog.Unavailable(name, options.BaselineGateway) is { } reason)
             {
                 report.Text($"> **{name} skipped**: {reason}.");
                 continue;
@@ -41,7 +41,7 @@ internal static class ScenarioSupport
     public static async Task<IContender> StartAsync(string name, SimulatorFleet fleet, BenchOptions options)
     {
         Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] starting {name}");
-        return await ContenderCatalog.StartAsync(name, fleet, options.RequestTimeout);
+        return await ContenderCatalog.StartAsync(name, fleet, options.RequestTimeout, options.BaselineGateway);
     }
 
     public static void Progress(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
