@@ -466,7 +466,7 @@ internal sealed partial class GatewayForwarder(
     /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
     /// when the gateway asked for it), or from the last bytes of a JSON body.
     /// </summary>
-    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, ReadOnlyMemory<byte> requestBody, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, ResponsesCall? stateful, FirstByteWatch watch, CancellationToken aborted)
+    private static async ValueTask<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, ReadOnlyMemory<byte> requestBody, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, ResponsesCall? stateful, FirstByteWatch watch, CancellationToken aborted)
     {
         long firstByteAt = 0;
         var watching = watch.State is not null;
