@@ -13,10 +13,10 @@ namespace AoaiAspire.Gateway.Forwarding;
 
 /// <summary>
 /// A request the gateway refuses itself: the status and Azure OpenAI error code and message the caller gets, the
-/// reason counted in telemetry, and the deployment when one is known. Built only when refusing, so the path of an
-/// admitted request allocates nothing for it.
+/// reason counted in telemetry, the deployment when one is known, and the body member at fault (Azure OpenAI's
+/// <c>param</c>) when one is. Built only when refusing, so the path of an admitted request allocates nothing for it.
 /// </summary>
-internal readonly record struct Rejection(int Status, string Code, string Message, string Reason, TimeSpan? RetryAfter = null, string? Deployment = null)
+internal readonly record struct Rejection(int Status, string Code, string Message, string Reason, TimeSpan? RetryAfter = null, string? Deployment = null, string? Param = null)
 {
     /// <summary>The caller went away while the body was read: nothing to answer, nothing to count.</summary>
     public static readonly Rejection CallerGone = new(0, "", "", "");
@@ -120,7 +120,7 @@ internal sealed class GatewayRequestHandler(
         }
         using (body)
         {
-            if (Parse(body, isJson, deployment, out var info) is { } badBody)
+            if (Parse(body, isJson, operation, deployment, out var info) is { } badBody)
             {
                 await RejectAsync(context, badBody).ConfigureAwait(false);
                 return;
@@ -273,8 +273,11 @@ internal sealed class GatewayRequestHandler(
         return (body, null);
     }
 
-    /// <summary>Step 4, continued: the JSON body scanned once for what the gateway needs, and checked.</summary>
-    private static Rejection? Parse(in BufferedBody body, bool isJson, string? deployment, out RequestInfo info)
+    /// <summary>
+    /// Step 4, continued: the JSON body scanned once for what the gateway needs, and checked: wrong types of the members it
+    /// reads or walks are refused here, before any backend or quota is spent (README "Bad input", docs/bad-input.md).
+    /// </summary>
+    private static Rejection? Parse(in BufferedBody body, bool isJson, string operation, string? deployment, out RequestInfo info)
     {
         info = default;
         if (!isJson)
@@ -285,9 +288,9 @@ internal sealed class GatewayRequestHandler(
         {
             return new Rejection(StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, "The request body is empty.", "bad_request");
         }
-        return RequestInfo.TryParse(body.Span, needModel: deployment is null, out info, out var error)
+        return RequestInfo.TryParse(body.Span, RequestInfo.KindOf(operation), needModel: deployment is null, out info, out var error, out var param)
             ? null
-            : new Rejection(StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, error!, "bad_request");
+            : new Rejection(StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, error!, "bad_request", Param: param);
     }
 
     /// <summary>Step 5: the deployment's route, and the consumer's right to call it.</summary>
@@ -346,6 +349,6 @@ internal sealed class GatewayRequestHandler(
             return Task.CompletedTask;
         }
         telemetry.Rejected(rejection.Reason, rejection.Deployment);
-        return GatewayErrors.WriteAsync(context, rejection.Status, rejection.Code, rejection.Message, rejection.RetryAfter);
+        return GatewayErrors.WriteAsync(context, rejection.Status, rejection.Code, rejection.Message, rejection.RetryAfter, rejection.Param);
     }
 }
