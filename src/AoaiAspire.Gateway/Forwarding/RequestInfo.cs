@@ -159,7 +159,7 @@ internal struct RequestInfo
                         return false;
                     }
                 }
-                else if (field == Field.Input && kind == RequestKind.Embeddings && depth <= 3 && !IsEmbeddingsInputToken(reader.TokenType, depth))
+                else if (field == Field.Input && kind == RequestKind.Embeddings && depth is 2 or 3 && !IsEmbeddingsInputToken(reader.TokenType, depth))
                 {
                     (error, param) = ($"'input' must be a string, an array of strings, or an array of token arrays; an item is {Describe(reader.TokenType)}.", "input");
                     return false;
