@@ -30,8 +30,9 @@ internal readonly record struct Rejection(int Status, string Code, string Messag
 /// 1. route: api-version and method for the path;
 /// 2. authenticate: the gateway key (never sent upstream, see HeaderRules), then the consumer's concurrency limit;
 /// 3. operation: a known operation with the content type it takes;
-/// 4. read and parse: the body buffered within the limit, its JSON scanned once (<see cref="RequestInfo"/>);
+/// 4. read and parse: the body buffered within the limit, its JSON scanned once and checked (<see cref="RequestInfo"/>);
 /// 5. resolve: the deployment's route and the consumer's right to call it (and, for Responses, the owner of a named object);
+///    a body refused in step 4 is answered here, after a 404 or 403 (Azure OpenAI's order), or in step 4 when no deployment is known;
 /// 6. admit: the consumer's quota charged with the estimate;
 /// 7. forward: <see cref="GatewayForwarder"/>;
 /// 8. account: the quota corrected with the real usage, the usage ledger, the request's telemetry.
@@ -120,16 +121,23 @@ internal sealed class GatewayRequestHandler(
         }
         using (body)
         {
-            if (Parse(body, isJson, operation, deployment, out var info) is { } badBody)
+            var badBody = Parse(body, isJson, operation, deployment, out var info);
+            if (badBody is { } unreadableBody && (unreadableBody.Param == "model" || (deployment ?? info.Model) is null))
             {
-                await RejectAsync(context, badBody).ConfigureAwait(false);
+                await RejectAsync(context, unreadableBody).ConfigureAwait(false);
                 return;
             }
 
-            // 5. Resolve.
+            // 5. Resolve. As on Azure OpenAI, an unknown deployment (404) or one the key may not call (403) is said before
+            // a member of the wrong type (400); either way nothing has been charged or sent yet.
             if (Resolve(deployment ?? info.Model!, consumer, out var route) is { } unresolved)
             {
                 await RejectAsync(context, unresolved).ConfigureAwait(false);
+                return;
+            }
+            if (badBody is { } wrongMember)
+            {
+                await RejectAsync(context, wrongMember with { Deployment = route.Name }).ConfigureAwait(false);
                 return;
             }
             // Responses: the backend that holds a named previous response or conversation must serve it.
