@@ -152,7 +152,7 @@ internal struct RequestInfo
                     }
                     continue;
                 }
-                if (field == Field.Messages && kind == RequestKind.Chat)
+                if (field == Field.Messages && kind == RequestKind.Chat && (depth == 2 || (depth == 3 && reader.TokenType == JsonTokenType.PropertyName)))
                 {
                     if (!ReadMessageToken(ref reader, depth, ref message, ref messageHasRole, out error, out param))
                     {
