@@ -50,7 +50,11 @@ internal static class GatewayErrorCodes
 /// </summary>
 internal static class GatewayErrors
 {
-    public static async Task WriteAsync(HttpContext context, int status, string code, string message, TimeSpan? retryAfter = null)
+    /// <param name="param">
+    /// The request member at fault: written as <c>param</c> with <c>"type":"invalid_request_error"</c>, as Azure OpenAI
+    /// writes its own 400 for a member of the wrong type or out of range.
+    /// </param>
+    public static async Task WriteAsync(HttpContext context, int status, string code, string message, TimeSpan? retryAfter = null, string? param = null)
     {
         var response = context.Response;
         if (response.HasStarted)
@@ -74,6 +78,11 @@ internal static class GatewayErrors
             writer.WriteStartObject("error");
             writer.WriteString("code", code);
             writer.WriteString("message", message);
+            if (param is not null)
+            {
+                writer.WriteString("param", param);
+                writer.WriteString("type", "invalid_request_error");
+            }
             writer.WriteEndObject();
             writer.WriteEndObject();
         }

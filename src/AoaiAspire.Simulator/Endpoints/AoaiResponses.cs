@@ -53,8 +53,8 @@ internal static class AoaiResponses
         return WriteErrorAsync(context, StatusCodes.Status429TooManyRequests, "429", message);
     }
 
-    /// <summary>Writes <c>{"error":{"code":…,"message":…}}</c>.</summary>
-    public static async Task WriteErrorAsync(HttpContext context, int status, string code, string message)
+    /// <summary>Writes <c>{"error":{"code":…,"message":…}}</c>; with <paramref name="param"/>, also <c>param</c> and <c>"type":"invalid_request_error"</c>, as Azure OpenAI names a member at fault.</summary>
+    public static async Task WriteErrorAsync(HttpContext context, int status, string code, string message, string? param = null)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
@@ -65,6 +65,11 @@ internal static class AoaiResponses
             writer.WriteStartObject("error");
             writer.WriteString("code", code);
             writer.WriteString("message", message);
+            if (param is not null)
+            {
+                writer.WriteString("param", param);
+                writer.WriteString("type", "invalid_request_error");
+            }
             writer.WriteEndObject();
             writer.WriteEndObject();
         }

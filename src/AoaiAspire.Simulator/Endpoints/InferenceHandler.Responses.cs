@@ -410,6 +410,11 @@ internal sealed partial class InferenceHandler
             return false;
         }
 
+        if (RequestChecks.Sampling(body) is { } sampling)
+        {
+            (error, param) = sampling;
+            return false;
+        }
         string? instructions = null;
         if (body.TryGetProperty("instructions", out var i) && i.ValueKind != JsonValueKind.Null)
         {

@@ -120,9 +120,10 @@ internal sealed partial class InferenceHandler(AccountDirectory accounts, ILogge
 
             InferenceRequest? request;
             string? error;
+            string? param = null;
             try
             {
-                request = InferenceRequest.Parse(operation, body, out error);
+                request = InferenceRequest.Parse(operation, body, out error, out param);
             }
             catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
             {
@@ -132,7 +133,7 @@ internal sealed partial class InferenceHandler(AccountDirectory accounts, ILogge
             }
             if (request is null)
             {
-                await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequest", error!);
+                await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequest", error!, param);
                 return;
             }
 
