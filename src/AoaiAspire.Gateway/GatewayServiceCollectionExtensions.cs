@@ -1,6 +1,7 @@
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Redis;
 using AoaiAspire.Gateway.Affinity;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;

@@ -4,7 +4,7 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Errors;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Gateway.Responses;
 using AoaiAspire.Gateway.Telemetry;
@@ -161,7 +161,7 @@ internal sealed partial class GatewayForwarder(
         var now = updater.Now;
         var usable = call.Kind == ResponsesCallKind.Create ? owner.State.IsAvailable(now, owner.Capacity) : owner.State.IsAvailable(now);
         var started = time.GetTimestamp();
-        if (usable && owner.State.TryBeginAttempt(now))
+        if (usable && BackendStateUpdater.TryBeginAttempt(owner.State, now))
         {
             var (outcome, result) = await AttemptAsync(context, request, owner, 1, gateway, lastChance: true).ConfigureAwait(false);
             if (outcome != AttemptOutcome.Retry)
@@ -187,11 +187,10 @@ internal sealed partial class GatewayForwarder(
         var adaptive = firstByteDeadline > TimeSpan.Zero && firstByteDeadline < gateway.Upstream.FirstByteTimeout;
         attemptCts.CancelAfter(adaptive ? firstByteDeadline : gateway.Upstream.FirstByteTimeout);
         var started = time.GetTimestamp();
-        candidate.Capacity.Charge(request.EstimatedTokens);
         using var activity = telemetry.StartAttempt(request.Operation, request.Route.Name, backend.Name, backend.Region, backend.Endpoint.Host, attempt);
 
         // Outstanding until its headers (a stream: its first byte) or its end; given back exactly once, by CopyBodyAsync once it owns it.
-        var outstanding = state.Outstanding.Begin(updater.Now);
+        var outstanding = updater.OnAttemptStarted(candidate, request.EstimatedTokens);
         var outstandingOwned = true;
         try
         {
@@ -218,7 +217,7 @@ internal sealed partial class GatewayForwarder(
         }
         catch (HttpRequestException ex)
         {
-            state.Outstanding.End(outstanding, updater.Now, answered: true); // refused or reset: not silent
+            updater.OnAnswered(state, outstanding); // refused or reset: not silent
             outstandingOwned = false;
             LogAttemptFailed(logger, backend.Name, ex.HttpRequestError.ToString());
             updater.OnFailure(state);
@@ -239,7 +238,7 @@ internal sealed partial class GatewayForwarder(
             var watchFirstByte = isStreamRequest && isEventStream;
             if (!watchFirstByte)
             {
-                state.Outstanding.End(outstanding, updater.Now, answered: true);
+                updater.OnAnswered(state, outstanding);
                 outstandingOwned = false;
             }
             // 3. React before anything reaches the caller.
@@ -247,7 +246,6 @@ internal sealed partial class GatewayForwarder(
             ObserveCapacity(candidate, response);
             if (status == StatusCodes.Status429TooManyRequests)
             {
-                candidate.Capacity.Exhausted(updater.Now);
                 updater.OnThrottled(state, request.Route.Name, RetryAfter.Parse(response.Headers, time.GetUtcNow()));
                 telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.Throttled, status, retried: true);
                 return (AttemptOutcome.Retry, default);
@@ -294,7 +292,7 @@ internal sealed partial class GatewayForwarder(
                 callerResponse.ContentLength = null;
             }
             var watch = watchFirstByte
-                ? new FirstByteWatch(state, outstanding, started, adaptive ? firstByteDeadline : TimeSpan.Zero, gateway.Routing.LatencySmoothing)
+                ? new FirstByteWatch(updater, state, outstanding, started, adaptive ? firstByteDeadline : TimeSpan.Zero, gateway.Routing.LatencySmoothing)
                 : default;
             outstandingOwned = false;
             var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, request.Body, attemptCts, gateway.Upstream.StreamIdleTimeout, time, stateful, watch, aborted).ConfigureAwait(false);
@@ -345,7 +343,7 @@ internal sealed partial class GatewayForwarder(
         {
             if (outstandingOwned)
             {
-                state.Outstanding.End(outstanding, updater.Now, answered: false);
+                updater.OnAttemptEnded(state, outstanding);
             }
         }
     }
@@ -439,7 +437,7 @@ internal sealed partial class GatewayForwarder(
     {
         var tokens = ReadLong(response.Headers, "x-ratelimit-remaining-tokens");
         var requests = ReadLong(response.Headers, "x-ratelimit-remaining-requests");
-        candidate.Capacity.Observe(tokens, requests, updater.Now);
+        updater.OnRemainingCapacity(candidate.Capacity, tokens, requests);
     }
 
     private static long ReadLong(HttpResponseHeaders headers, string name)
@@ -460,7 +458,7 @@ internal sealed partial class GatewayForwarder(
     /// A stream's outstanding attempt, ended by its first body byte (which also feeds the backend's time to first
     /// byte); <see cref="Deadline"/> is the adaptive first-byte deadline from the attempt's start, zero when none applies.
     /// </summary>
-    private readonly record struct FirstByteWatch(BackendState? State, OutstandingAttempt Attempt, long StartedTimestamp, TimeSpan Deadline, double Smoothing);
+    private readonly record struct FirstByteWatch(BackendStateUpdater? Updater, BackendState? State, OutstandingAttempt Attempt, long StartedTimestamp, TimeSpan Deadline, double Smoothing);
 
     /// <summary>
     /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
@@ -523,8 +521,7 @@ internal sealed partial class GatewayForwarder(
                     {
                         // The backend answered: no longer outstanding, and its time to first byte is known.
                         watching = false;
-                        watch.State!.Outstanding.End(watch.Attempt, time.GetUtcNow().UtcTicks, answered: true);
-                        watch.State.RecordFirstByte(time.GetElapsedTime(watch.StartedTimestamp), watch.Smoothing);
+                        watch.Updater!.OnFirstByte(watch.State!, watch.Attempt, time.GetElapsedTime(watch.StartedTimestamp), watch.Smoothing);
                     }
                     try
                     {
@@ -573,7 +570,7 @@ internal sealed partial class GatewayForwarder(
         {
             if (watching)
             {
-                watch.State!.Outstanding.End(watch.Attempt, time.GetUtcNow().UtcTicks, answered: false);
+                watch.Updater!.OnAttemptEnded(watch.State!, watch.Attempt);
             }
             ArrayPool<byte>.Shared.Return(buffer);
             if (tail is not null)

@@ -1,7 +1,7 @@
 using System.Text.Json.Serialization;
 using AoaiAspire.Backends.Configuration;
 using AoaiAspire.Gateway.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.Tokens;
 
 namespace AoaiAspire.Gateway.Status;

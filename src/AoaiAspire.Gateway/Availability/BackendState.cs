@@ -1,6 +1,6 @@
 using AoaiAspire.Backends.Configuration;
 
-namespace AoaiAspire.Gateway.Health;
+namespace AoaiAspire.Gateway.Availability;
 
 internal enum CircuitState
 {
@@ -41,12 +41,12 @@ internal sealed class BackendState
     private long _latencyAt;
     private long _requests, _failures, _throttles, _circuitOpenings;
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LoadBalancing.DeploymentCapacity> _capacity = new(StringComparer.OrdinalIgnoreCase);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DeploymentCapacity> _capacity = new(StringComparer.OrdinalIgnoreCase);
 
     public BackendState(BackendDefinition definition) => Definition = definition;
 
     /// <summary>The rate-limit reading of one of this backend's deployments; kept across configuration reloads.</summary>
-    public LoadBalancing.DeploymentCapacity CapacityOf(string logicalDeployment) => _capacity.GetOrAdd(logicalDeployment, static _ => new());
+    public DeploymentCapacity CapacityOf(string logicalDeployment) => _capacity.GetOrAdd(logicalDeployment, static _ => new());
 
     /// <summary>Until when a "down" probe verdict counts (UTC ticks).</summary>
     public long ProbeVerdictValidUntil => Volatile.Read(ref _probeValidUntil);
@@ -134,7 +134,7 @@ internal sealed class BackendState
     /// Can this backend take a request for <paramref name="deployment"/> at <paramref name="now"/>? Cheap and
     /// lock-free except for an open circuit whose break has ended, where exactly one caller wins the trial (half-open).
     /// </summary>
-    public bool IsAvailable(long now, LoadBalancing.DeploymentCapacity deployment)
+    public bool IsAvailable(long now, DeploymentCapacity deployment)
         => deployment.ThrottledUntil <= now && IsAvailable(now);
 
     /// <summary>The backend as a whole (circuit, probe), whatever its deployments' throttles.</summary>
@@ -154,7 +154,7 @@ internal sealed class BackendState
     }
 
     /// <summary>The time at which this backend may serve <paramref name="deployment"/> again (0 when it is now).</summary>
-    public long AvailableAt(long now, LoadBalancing.DeploymentCapacity deployment)
+    public long AvailableAt(long now, DeploymentCapacity deployment)
     {
         var at = Math.Max(deployment.ThrottledUntil, Volatile.Read(ref _circuitOpenUntil));
         if (_probeVerdict == HealthStatus.Throttled)
@@ -165,13 +165,13 @@ internal sealed class BackendState
     }
 
     /// <summary>True when the only thing keeping the deployment out is a throttle (ours, shared, or the probe's).</summary>
-    public bool IsThrottledOnly(long now, LoadBalancing.DeploymentCapacity deployment)
+    public bool IsThrottledOnly(long now, DeploymentCapacity deployment)
         => (deployment.ThrottledUntil > now || (_probeVerdict == HealthStatus.Throttled && Volatile.Read(ref _probeUntil) > now))
            && Volatile.Read(ref _circuitOpenUntil) <= now
            && !(_probeVerdict.IsDown() && Volatile.Read(ref _probeValidUntil) > now);
 
-    /// <summary>Called once a backend is picked: claims the half-open trial if the circuit needs one.</summary>
-    public bool TryBeginAttempt(long now)
+    /// <summary>Called once a backend is picked (through <see cref="BackendStateUpdater.TryBeginAttempt"/>): claims the half-open trial if the circuit needs one.</summary>
+    internal bool TryBeginAttempt(long now)
     {
         if (Volatile.Read(ref _circuitOpenUntil) != 0 && !CircuitAllows(now, claim: true))
         {
@@ -215,10 +215,12 @@ internal sealed class BackendState
 
     // ---- writes: only BackendStateUpdater calls these ----
 
-    internal bool ExtendThrottle(string logicalDeployment, long until)
+    internal bool ExtendThrottle(string logicalDeployment, long until) => ExtendThrottle(CapacityOf(logicalDeployment), until);
+
+    internal bool ExtendThrottle(DeploymentCapacity deployment, long until)
     {
         Interlocked.Increment(ref _throttles);
-        return CapacityOf(logicalDeployment).ExtendThrottle(until);
+        return deployment.ExtendThrottle(until);
     }
 
     /// <summary>Takes up a throttle another replica published (not counted as our own 429).</summary>
