@@ -2,8 +2,6 @@ using AoaiAspire.Backends.Upstream;
 using AoaiAspire.HealthProbe.Configuration;
 using AoaiAspire.HealthProbe.Health;
 using AoaiAspire.HealthProbe.Probing;
-using Azure.Core;
-using Azure.Identity;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -28,8 +26,7 @@ internal static class HealthProbeExtensions
     {
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new Lazy<TokenCredential>(() => CreateCredential(sp)));
-        services.AddSingleton<UpstreamCredentials>();
+        services.AddUpstreamCredentials(sp => sp.GetRequiredService<IOptions<HealthProbeOptions>>().Value.ManagedIdentityClientId);
         ProbeHttpClient.Register(services);
         services.AddSingleton<ProbeHttpClient>();
         services.AddSingleton<BackendProber>();
@@ -45,13 +42,5 @@ internal static class HealthProbeExtensions
     {
         builder.Services.AddHealthChecks().AddCheck<ProbeHealthCheck>(ProbeHealthCheck.Name);
         return builder;
-    }
-
-    /// <summary>One credential for the process: a user-assigned managed identity when a client id is given, else the default chain.</summary>
-    private static TokenCredential CreateCredential(IServiceProvider services)
-    {
-        var clientId = services.GetRequiredService<IOptions<HealthProbeOptions>>().Value.ManagedIdentityClientId
-            ?? services.GetRequiredService<IConfiguration>()["AZURE_CLIENT_ID"];
-        return new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = clientId });
     }
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
+using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Simulator.RateLimiting;
 using Microsoft.AspNetCore.Http;
 
@@ -40,8 +41,7 @@ internal static class AoaiResponses
     {
         var seconds = WholeSeconds(retryAfter);
         var headers = context.Response.Headers;
-        headers["retry-after"] = seconds.ToString(CultureInfo.InvariantCulture);
-        headers["retry-after-ms"] = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture);
+        RetryAfter.Write(headers, retryAfter);
         headers["x-ratelimit-reset-tokens"] = WholeSeconds(decision.ResetTokens).ToString(CultureInfo.InvariantCulture);
         headers["x-ratelimit-reset-requests"] = WholeSeconds(decision.ResetRequests).ToString(CultureInfo.InvariantCulture);
         WriteRemainingHeaders(context, decision);
@@ -61,12 +61,7 @@ internal static class AoaiResponses
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(buffer))
         {
-            writer.WriteStartObject();
-            writer.WriteStartObject("error");
-            writer.WriteString("code", code);
-            writer.WriteString("message", message);
-            writer.WriteEndObject();
-            writer.WriteEndObject();
+            AoaiError.Write(writer, code, message);
         }
 
         context.Response.ContentLength = buffer.WrittenCount;
@@ -87,5 +82,5 @@ internal static class AoaiResponses
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, cancellationToken);
     }
 
-    internal static long WholeSeconds(TimeSpan value) => Math.Max(1, (long)Math.Ceiling(value.TotalSeconds));
+    internal static long WholeSeconds(TimeSpan value) => RetryAfter.WholeSeconds(value);
 }
