@@ -1,7 +1,9 @@
+using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.HealthProbe.Configuration;
 using AoaiAspire.HealthProbe.Health;
 using AoaiAspire.HealthProbe.Probing;
+using AoaiAspire.HealthProbe.Status;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -10,6 +12,28 @@ namespace AoaiAspire.HealthProbe;
 /// <summary>The health probe's registrations, one extension per concern (Program.cs reads as the list).</summary>
 internal static class HealthProbeExtensions
 {
+    /// <summary>
+    /// Everything the probe registers (after <c>AddServiceDefaults</c>): its options, the shared backend state (Redis when
+    /// <c>ConnectionStrings:redis</c> is set), the prober and its worker, and its health check. Program.cs and the tests'
+    /// host both start the probe with this.
+    /// </summary>
+    public static WebApplicationBuilder AddHealthProbe(this WebApplicationBuilder builder)
+    {
+        builder.AddHealthProbeOptions();
+        builder.AddSharedBackendState(tracing: builder.Configuration.IsTelemetryExported());
+        builder.AddBackendProbing();
+        builder.AddProbeHealthCheck();
+        return builder;
+    }
+
+    /// <summary>The probe's endpoints: <c>/health</c>, <c>/alive</c> and its status.</summary>
+    public static WebApplication MapHealthProbe(this WebApplication app)
+    {
+        app.MapDefaultEndpoints();
+        app.MapProbeStatus();
+        return app;
+    }
+
     /// <summary><see cref="HealthProbeOptions"/> from the <c>HealthProbe</c> section, validated at start.</summary>
     public static WebApplicationBuilder AddHealthProbeOptions(this WebApplicationBuilder builder)
     {

@@ -141,17 +141,24 @@ internal sealed class BackendState
     public bool IsAvailable(long now)
     {
         var verdict = _probeVerdict;
-        if (verdict.IsDown()
-            && Volatile.Read(ref _probeValidUntil) > now)
-        {
-            return false; // a verdict from a probe that has since gone quiet fades, so it cannot bench a backend forever
-        }
-        if (verdict == HealthStatus.Throttled && Volatile.Read(ref _probeUntil) > now)
+        if (ProbeSaysDown(verdict, now) || ProbeSaysThrottled(verdict, now))
         {
             return false;
         }
         return Volatile.Read(ref _circuitOpenUntil) == 0 || CircuitAllows(now, claim: false);
     }
+
+    /// <summary>
+    /// Does the probe say this backend is down (unreachable, erroring, refusing our credentials) at <paramref name="now"/>?
+    /// A verdict from a probe that has since gone quiet fades (<see cref="ProbeVerdictValidUntil"/>), so it cannot bench
+    /// a backend forever.
+    /// </summary>
+    public bool ProbeSaysDown(long now) => ProbeSaysDown(_probeVerdict, now);
+
+    private bool ProbeSaysDown(HealthStatus verdict, long now) => verdict.IsDown() && Volatile.Read(ref _probeValidUntil) > now;
+
+    /// <summary>The probe met a 429 whose Retry-After has not passed yet.</summary>
+    private bool ProbeSaysThrottled(HealthStatus verdict, long now) => verdict == HealthStatus.Throttled && Volatile.Read(ref _probeUntil) > now;
 
     /// <summary>The time at which this backend may serve <paramref name="deployment"/> again (0 when it is now).</summary>
     public long AvailableAt(long now, DeploymentCapacity deployment)
@@ -166,9 +173,9 @@ internal sealed class BackendState
 
     /// <summary>True when the only thing keeping the deployment out is a throttle (ours, shared, or the probe's).</summary>
     public bool IsThrottledOnly(long now, DeploymentCapacity deployment)
-        => (deployment.ThrottledUntil > now || (_probeVerdict == HealthStatus.Throttled && Volatile.Read(ref _probeUntil) > now))
+        => (deployment.ThrottledUntil > now || ProbeSaysThrottled(_probeVerdict, now))
            && Volatile.Read(ref _circuitOpenUntil) <= now
-           && !(_probeVerdict.IsDown() && Volatile.Read(ref _probeValidUntil) > now);
+           && !ProbeSaysDown(_probeVerdict, now);
 
     /// <summary>Called once a backend is picked (through <see cref="BackendStateUpdater.TryBeginAttempt"/>): claims the half-open trial if the circuit needs one.</summary>
     internal bool TryBeginAttempt(long now)

@@ -63,8 +63,7 @@ internal static class BackendSnapshot
         {
             throttledUntil = state.ProbeVerdictUntil;
         }
-        var probeDown = verdict.IsDown()
-            && state.ProbeVerdictValidUntil > now;
+        var probeDown = state.ProbeSaysDown(now);
         var summary =
             circuit == CircuitState.Open && circuitOpenUntil > now ? BackendStateNames.CircuitOpen
             : probeDown ? BackendStateNames.ProbeDown
