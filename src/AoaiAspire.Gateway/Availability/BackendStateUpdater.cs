@@ -136,6 +136,16 @@ internal sealed partial class BackendStateUpdater
 
     public void OnAbandoned(BackendState state) => state.AbandonAttempt();
 
+    /// <summary>
+    /// A hedged attempt lost its race (the other backend's first byte came first): abandoned, not a failure, and its
+    /// wait is kept as a lower bound of this backend's time to first byte.
+    /// </summary>
+    public void OnLostRace(BackendState state, TimeSpan waited)
+    {
+        state.AbandonAttempt();
+        state.FirstBytes.Record(waited);
+    }
+
     /// <summary>The health probe's verdict (active health), kept apart from what live traffic shows.</summary>
     public void OnProbeVerdict(BackendState state, HealthStatus verdict, long until, TimeSpan latency, long checkedAt)
     {

@@ -22,6 +22,8 @@ internal static class TelemetryNames
     public const string TimeToFirstChunk = "aoai.gateway.time_to_first_chunk";
     public const string AddedLatency = "aoai.gateway.added_latency";
     public const string BackendStateChanges = "aoai.gateway.backend.state_changes";
+    public const string Hedges = "aoai.gateway.hedges";
+    public const string HedgeExtraTokens = "aoai.gateway.hedge.extra_tokens";
 
     // Span names.
     public const string AttemptSpan = "aoai.attempt";
@@ -43,6 +45,8 @@ internal static class TelemetryNames
     public const string StateChange = "aoai.state_change";
     /// <summary>Who saw a backend state change: <c>local</c>, <c>peer</c> (another replica) or <c>probe</c>.</summary>
     public const string StateSource = "aoai.state_source";
+    /// <summary>How a due hedge ended: <c>hedge_won</c>, <c>first_won</c>, <c>both_failed</c>, <c>no_budget</c>, <c>no_backend</c>.</summary>
+    public const string HedgeOutcome = "aoai.hedge.outcome";
     public const string ResponseStatus = "http.response.status_code";
     public const string ServerAddress = "server.address";
     public const string ErrorType = "error.type";
@@ -65,5 +69,7 @@ internal static class AttemptOutcomes
     public const string ConnectionFailure = "connection_failure";
     public const string AuthUnavailable = "auth_unavailable";
     public const string CallerGone = "caller_gone";
+    /// <summary>A hedged attempt cancelled because the other attempt of the pair produced the first byte.</summary>
+    public const string HedgeLost = "hedge_lost";
     public const string BodyFailed = "body_failed";
 }
