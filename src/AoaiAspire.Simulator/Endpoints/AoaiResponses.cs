@@ -53,6 +53,13 @@ internal static class AoaiResponses
         return WriteErrorAsync(context, StatusCodes.Status429TooManyRequests, "429", message);
     }
 
+    public const string DeploymentNotFoundMessage =
+        "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.";
+
+    /// <summary>A 404 <c>DeploymentNotFound</c>, as Azure OpenAI answers for a deployment the account does not have.</summary>
+    public static Task WriteDeploymentNotFoundAsync(HttpContext context)
+        => WriteErrorAsync(context, StatusCodes.Status404NotFound, "DeploymentNotFound", DeploymentNotFoundMessage);
+
     /// <summary>Writes <c>{"error":{"code":…,"message":…}}</c>.</summary>
     public static async Task WriteErrorAsync(HttpContext context, int status, string code, string message)
     {
