@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AoaiAspire.Backends.Upstream;
 
 namespace AoaiAspire.Gateway.Errors;
 
@@ -68,23 +69,11 @@ internal static class GatewayErrors
         response.ContentType = "application/json";
         if (retryAfter is { } wait)
         {
-            var ms = Math.Max(1, (long)Math.Ceiling(wait.TotalMilliseconds));
-            response.Headers["retry-after"] = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            response.Headers["retry-after-ms"] = ms.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            RetryAfter.Write(response.Headers, wait);
         }
         using (var writer = new Utf8JsonWriter(response.BodyWriter))
         {
-            writer.WriteStartObject();
-            writer.WriteStartObject("error");
-            writer.WriteString("code", code);
-            writer.WriteString("message", message);
-            if (param is not null)
-            {
-                writer.WriteString("param", param);
-                writer.WriteString("type", "invalid_request_error");
-            }
-            writer.WriteEndObject();
-            writer.WriteEndObject();
+            AoaiError.Write(writer, code, message, param);
         }
         await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }

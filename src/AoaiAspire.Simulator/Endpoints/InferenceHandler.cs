@@ -105,8 +105,7 @@ internal sealed partial class InferenceHandler(AccountDirectory accounts, ILogge
 
             if (!account.Deployments.TryGetValue(deploymentName, out var deployment))
             {
-                await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status404NotFound, "DeploymentNotFound",
-                    "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.");
+                await AoaiResponses.WriteDeploymentNotFoundAsync(context);
                 return;
             }
 
