@@ -59,6 +59,8 @@ public sealed class StatusPageBrowserTests
                 await Expect(page.Locator($"[data-group='{group}'] [data-backend='{name}']")).ToBeVisibleAsync();
             }
             await Expect(page.Locator("[data-backend='eastus']")).ToHaveAttributeAsync("data-state", "available");
+            await Expect(page.Locator("[data-backend='eastus'] [data-testid=in-flight]")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@"^\d"));
+            await Expect(page.GetByTestId("hedging")).ToContainTextAsync("off"); // no deployment hedges in this configuration
 
             // Charts fill from the sampler (one column per 5 s) while traffic runs.
             await Expect(page.Locator("#chart-tokens-consumer rect[data-series]").First).ToBeVisibleAsync(new() { Timeout = Timeout });
