@@ -1,5 +1,6 @@
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Redis;
+using AoaiAspire.Gateway.Admission;
 using AoaiAspire.Gateway.Affinity;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
@@ -76,6 +77,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<GatewayTelemetry>();
         builder.AddServiceDefaultsTelemetry(meters: [TelemetryNames.Meter], sources: [TelemetryNames.ActivitySource]);
         services.AddConsumerQuotas();
+        services.AddAdmission();
         services.AddHostedService<GatewayStartup>();
 
         // Shared state and quota counts: one Redis connection when ConnectionStrings:redis is set, else this replica alone.

@@ -1,3 +1,4 @@
+using AoaiAspire.Gateway.Admission;
 using AoaiAspire.Gateway.Affinity;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
@@ -33,7 +34,8 @@ internal readonly record struct Rejection(int Status, string Code, string Messag
 /// 4. read and parse: the body buffered within the limit, its JSON scanned once (<see cref="RequestInfo"/>);
 /// 5. resolve: the deployment's route and the consumer's right to call it (and, for Responses, the owner of a named object);
 /// 6. admit: the consumer's quota charged with the estimate;
-/// 7. forward: <see cref="GatewayForwarder"/>;
+/// 7. forward: <see cref="GatewayForwarder"/>, which holds the request in the admission queue when no backend can take it
+///    yet but one will within the consumer's patience (<see cref="AdmissionQueue"/>);
 /// 8. account: the quota corrected with the real usage, the usage ledger, the request's telemetry.
 /// </remarks>
 internal sealed class GatewayRequestHandler(
@@ -43,6 +45,7 @@ internal sealed class GatewayRequestHandler(
     IConsumerQuotas quotas,
     AffinityDirectory affinity,
     GatewayForwarder forwarder,
+    AdmissionQueue admission,
     UsageLedger ledger,
     GatewayTelemetry telemetry,
     TimeProvider time,
@@ -161,6 +164,8 @@ internal sealed class GatewayRequestHandler(
                 estimate, isJson ? TokenEstimator.PromptTokens(info) : 0, usageMode, arrivedAt, decision.RemainingTokens, decision.RemainingRequests)
             {
                 Stateful = stateful,
+                PriorityClass = consumer.Priority,
+                MaxQueueWait = consumer.MaxQueueWait ?? admission.Options.MaxQueueWait,
             };
             ForwardResult result;
             try

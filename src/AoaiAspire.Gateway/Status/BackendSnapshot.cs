@@ -23,7 +23,7 @@ internal static class BackendStateNames
 /// </summary>
 internal static class BackendSnapshot
 {
-    public static BackendsReport Build(BackendCatalog catalog, UsageLedger ledger, BackendEventLog events, DateTimeOffset now)
+    public static BackendsReport Build(BackendCatalog catalog, UsageLedger ledger, BackendEventLog events, DateTimeOffset now, Admission.AdmissionReport? admission = null)
     {
         var ticks = now.UtcTicks;
         var ledgerRows = ledger.Snapshot().Select(kv => (kv.Key, Requests: kv.Value.Requests, Prompt: kv.Value.PromptTokens, Completion: kv.Value.CompletionTokens)).ToArray();
@@ -46,7 +46,10 @@ internal static class BackendSnapshot
                 Totals(ledgerRows, r => r.Deployment)),
             events.Count,
             [.. events.Snapshot().Select(e => new EventReport(
-                Time(e.At)!.Value, e.Backend, Kind(e.Kind), Time(e.Until), Telemetry.GatewayTelemetry.SourceName(e.Source), e.Verdict is { } v ? Verdict(v) : null))]);
+                Time(e.At)!.Value, e.Backend, Kind(e.Kind), Time(e.Until), Telemetry.GatewayTelemetry.SourceName(e.Source), e.Verdict is { } v ? Verdict(v) : null))])
+        {
+            Admission = admission,
+        };
     }
 
     private static BackendReport Describe(BackendState state, BackendCatalog catalog, long now)
@@ -138,7 +141,11 @@ internal static class BackendSnapshot
 }
 
 internal sealed record BackendsReport(
-    DateTimeOffset GeneratedAt, BackendReport[] Backends, RouteReport[] Routes, UsageReport Usage, long EventsSinceStart, EventReport[] Events);
+    DateTimeOffset GeneratedAt, BackendReport[] Backends, RouteReport[] Routes, UsageReport Usage, long EventsSinceStart, EventReport[] Events)
+{
+    /// <summary>This replica's admission queue: waiting requests and waits per priority class.</summary>
+    public Admission.AdmissionReport? Admission { get; init; }
+}
 
 internal sealed record BackendReport(
     string Name, string Region, int Priority, int Weight, string Endpoint, string Auth, string State,
