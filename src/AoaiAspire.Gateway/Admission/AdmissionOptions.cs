@@ -70,7 +70,11 @@ internal sealed class PriorityClassOptions
 }
 
 /// <summary>Checks the admission settings at start-up; every message names the key to fix.</summary>
-internal sealed class AdmissionOptionsValidator(IOptions<AdmissionOptions> admission) : IValidateOptions<AdmissionOptions>, IValidateOptions<GatewayOptions>
+/// <remarks>
+/// The consumers' <c>Priority</c> is checked against the classes bound from configuration here, not through
+/// <c>IOptions&lt;AdmissionOptions&gt;</c>: this validator is itself one of those options' validators.
+/// </remarks>
+internal sealed class AdmissionOptionsValidator(IConfiguration configuration) : IValidateOptions<AdmissionOptions>, IValidateOptions<GatewayOptions>
 {
     /// <summary>The longest patience accepted: a held request keeps its connection and its consumer's concurrency slot.</summary>
     public static readonly TimeSpan MaxPatience = TimeSpan.FromMinutes(10);
@@ -111,7 +115,7 @@ internal sealed class AdmissionOptionsValidator(IOptions<AdmissionOptions> admis
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
         var errors = new List<string>();
-        var classes = admission.Value.EffectiveClasses;
+        var classes = (configuration.GetSection(AdmissionOptions.SectionName).Get<AdmissionOptions>() ?? new AdmissionOptions()).EffectiveClasses;
         foreach (var (consumer, c) in options.Consumers)
         {
             var prefix = $"{GatewayOptions.SectionName}:Consumers:{consumer}";

@@ -119,7 +119,7 @@ internal sealed partial class AdmissionQueue : IDisposable
     public bool TryEnqueue(WaitingRequest waiter, HttpContext context, NoBackend? none)
     {
         var now = Now;
-        if (_stopping || context.RequestAborted.IsCancellationRequested || waiter.Deadline <= now)
+        if (_stopping || waiter.RefusedFull || context.RequestAborted.IsCancellationRequested || waiter.Deadline <= now)
         {
             return false;
         }
@@ -130,6 +130,7 @@ internal sealed partial class AdmissionQueue : IDisposable
         // Checked, not reserved: callers queueing at the same instant may pass it together (by as many as there are).
         if (Volatile.Read(ref _queued) >= Options.QueueLimit)
         {
+            waiter.RefusedFull = true; // counted once: the request gets today's answer, not a second try at a full queue
             var full = _counters[waiter.Class.Index];
             lock (full)
             {

@@ -59,6 +59,9 @@ internal sealed class WaitingRequest
     /// <summary>Granted, and not yet reported back as having selected (its deployment dispatches one request at a time).</summary>
     public bool HoldsGrant { get; set; }
 
+    /// <summary>The queue was full when it tried to wait: it is not offered again.</summary>
+    public bool RefusedFull { get; set; }
+
     /// <summary>How its last wait ended.</summary>
     public WaitOutcome LastOutcome { get; private set; }
 
