@@ -71,6 +71,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<ILoadBalancingPolicy>(sp => new CapacityPolicy(Random.Shared, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<RoutingPolicy>();
         services.AddSingleton(sp => new BackendSelector(sp.GetRequiredService<RoutingPolicy>(), sp.GetRequiredService<IOptionsMonitor<GatewayOptions>>()));
+        services.AddSingleton<Hedging.Hedger>();
         services.AddSingleton<GatewayForwarder>();
         services.AddSingleton<GatewayRequestHandler>();
         services.AddSingleton<UsageLedger>();

@@ -72,6 +72,7 @@ public static class Extensions
         services.AddOptions<ServiceDefaultsTelemetryOptions>().BindConfiguration(ServiceDefaultsTelemetryOptions.SectionName);
         if (!builder.Configuration.IsTelemetryExported())
         {
+            QuietHostingDiagnostics(builder);
             return builder;
         }
 
@@ -113,6 +114,24 @@ public static class Extensions
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// ASP.NET Core starts an activity and pushes a log scope for every request whenever its hosting diagnostics
+    /// logger is enabled at all, even at Critical, where it never writes a request line. With no telemetry exported
+    /// and that category configured above Information (the request lines would not be written anyway), it is turned
+    /// off so that requests carry neither; a level of Information or below for it, or any prefix of it, is honoured.
+    /// </summary>
+    private static void QuietHostingDiagnostics(IHostApplicationBuilder builder)
+    {
+        const string category = "Microsoft.AspNetCore.Hosting.Diagnostics";
+        string[] keys = [category, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore", "Microsoft", "Default"];
+        var configured = keys.Select(k => builder.Configuration["Logging:LogLevel:" + k]).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
+        var level = Enum.TryParse<LogLevel>(configured, ignoreCase: true, out var parsed) ? parsed : LogLevel.Information;
+        if (level > LogLevel.Information)
+        {
+            builder.Logging.AddFilter(category, LogLevel.None);
+        }
     }
 
     private static bool IsHealthPath(PathString path)

@@ -1,3 +1,4 @@
+using AoaiAspire.Bench.LoadGeneration;
 using AoaiAspire.Bench.Simulators;
 using AoaiAspire.Gateway.LoadBalancing;
 
@@ -10,6 +11,22 @@ internal static class ContenderCatalog
     public const string NginxRoundRobin = "nginx-rr";
     public const string YarpRoundRobin = "yarp-rr";
     public const string ClientRetry = "client-retry";
+
+    /// <summary>The gateway (weighted policy) with hedged first bytes on for the bench's deployment.</summary>
+    public const string HedgedGateway = "gateway-hedged";
+
+    /// <summary>
+    /// Its hedging settings: the delay is the first backend's p75 time to first byte (at least 50 ms, at most 2 s), and
+    /// up to 30 % of streams may be hedged: set for the noisy scenario, where a fifth of one region's calls are slow.
+    /// </summary>
+    public static readonly string[] HedgingArguments =
+    [
+        $"--Gateway:Hedging:Deployments:0={ChatRequest.Deployment}",
+        "--Gateway:Hedging:Percentile=0.75",
+        "--Gateway:Hedging:MinDelay=00:00:00.050",
+        "--Gateway:Hedging:MaxDelay=00:00:02",
+        "--Gateway:Hedging:MaxShare=0.3",
+    ];
     public const string GatewayPrefix = "gateway-";
 
     /// <summary>The gateway from another build (<c>--baseline &lt;dir&gt;</c>), any policy name that build knows.</summary>
@@ -21,7 +38,7 @@ internal static class ContenderCatalog
     /// </summary>
     public static IReadOnlyList<string> Gateways => [.. LoadBalancingPolicies.Names.Select(p => GatewayPrefix + p)];
 
-    public static IReadOnlyList<string> All => [Direct, .. Gateways, NginxRoundRobin, YarpRoundRobin, ClientRetry];
+    public static IReadOnlyList<string> All => [Direct, .. Gateways, HedgedGateway, NginxRoundRobin, YarpRoundRobin, ClientRetry];
 
     /// <summary>Null when the contender can run here, else why not (printed, and the contender skipped).</summary>
     public static string? Unavailable(string name, string? baselineGateway = null) => name switch
@@ -45,6 +62,7 @@ internal static class ContenderCatalog
         NginxRoundRobin => await NginxContender.StartAsync(fleet, requestTimeout),
         YarpRoundRobin => await YarpContender.StartAsync(fleet, requestTimeout),
         ClientRetry => new ClientRetryContender(fleet, requestTimeout),
+        HedgedGateway => await GatewayContender.StartAsync("weighted", fleet, requestTimeout, HedgingArguments, name: HedgedGateway),
         _ when name.StartsWith(GatewayPrefix, StringComparison.Ordinal) => await GatewayContender.StartAsync(name[GatewayPrefix.Length..], fleet, requestTimeout),
         _ => throw new ArgumentException(Unavailable(name), nameof(name)),
     };

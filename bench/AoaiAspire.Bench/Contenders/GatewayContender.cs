@@ -32,7 +32,7 @@ internal sealed class GatewayContender : IContender
     /// <param name="program">Another build's <c>AoaiAspire.Gateway.dll</c> (the baseline contenders); default the one next to the bench.</param>
     /// <param name="namePrefix">The contender's name is this followed by the policy.</param>
     public static async Task<GatewayContender> StartAsync(string policy, SimulatorFleet fleet, TimeSpan requestTimeout, IEnumerable<string>? extraArguments = null,
-        string? program = null, string namePrefix = ContenderCatalog.GatewayPrefix)
+        string? program = null, string namePrefix = ContenderCatalog.GatewayPrefix, string? name = null)
     {
         var port = FreePort.Next();
         var address = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}/"));
@@ -65,7 +65,7 @@ internal sealed class GatewayContender : IContender
             await process.DisposeAsync();
             throw;
         }
-        return new GatewayContender(namePrefix + policy, process, address, new HttpSender(LoadClient.Shared, fleet.RegionNames, requestTimeout));
+        return new GatewayContender(name ?? namePrefix + policy, process, address, new HttpSender(LoadClient.Shared, fleet.RegionNames, requestTimeout));
     }
 
     public Task<Sample> SendAsync(ChatRequest request, long dueTimestamp, CancellationToken cancellationToken)

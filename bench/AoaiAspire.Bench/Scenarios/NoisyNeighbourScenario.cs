@@ -27,7 +27,7 @@ internal sealed class NoisyNeighbourScenario : IScenario
 
     public string Name => "noisy";
 
-    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.GatewayPrefix + "weighted", ContenderCatalog.NginxRoundRobin];
+    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.GatewayPrefix + "weighted", ContenderCatalog.HedgedGateway, ContenderCatalog.NginxRoundRobin];
 
     public async Task RunAsync(BenchOptions options, Report report, CancellationToken cancellationToken)
     {

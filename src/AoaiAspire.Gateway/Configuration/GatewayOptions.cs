@@ -36,6 +36,9 @@ internal sealed class GatewayOptions
     public TokenOptions Tokens { get; set; } = new();
 
     public LimitsOptions Limits { get; set; } = new();
+
+    /// <summary>Hedged first bytes for streaming requests, per deployment, opt-in (README "Hedging").</summary>
+    public Hedging.HedgingOptions Hedging { get; set; } = new();
 }
 
 /// <summary>

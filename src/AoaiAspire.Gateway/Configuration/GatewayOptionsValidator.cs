@@ -30,6 +30,7 @@ internal sealed class GatewayOptionsValidator(IHostEnvironment environment) : IV
         {
             errors.Add("Gateway:Routing:Overdue:LatencyMultiplier must be between 1 and 1000.");
         }
+        errors.AddRange(options.Hedging.Validate());
         var firstByte = options.Upstream.StreamFirstByte;
         Positive(firstByte.MinDeadline, "Gateway:Upstream:StreamFirstByte:MinDeadline", errors);
         if (firstByte.MaxDeadline < firstByte.MinDeadline)

@@ -9,11 +9,13 @@ internal static partial class GatewayEndpoints
 {
     public static IEndpointRouteBuilder MapGateway(this IEndpointRouteBuilder endpoints)
     {
+        // The handler is a singleton taken once here: resolving it per request would create a request scope for nothing.
+        var handler = endpoints.ServiceProvider.GetRequiredService<GatewayRequestHandler>();
         endpoints.Map("/openai/deployments/{deployment}/{**operation}", (HttpContext context, string deployment, string? operation)
-            => HandleAsync(context, deployment, operation ?? ""));
-        endpoints.Map("/openai/v1/{**operation}", (HttpContext context, string? operation) => HandleAsync(context, null, operation ?? ""));
-        endpoints.Map("/v1/{**operation}", (HttpContext context, string? operation) => HandleAsync(context, null, operation ?? ""));
-        endpoints.Map("/openai/models", (HttpContext context) => HandleAsync(context, null, "models"));
+            => handler.HandleAsync(context, deployment, operation ?? ""));
+        endpoints.Map("/openai/v1/{**operation}", (HttpContext context, string? operation) => handler.HandleAsync(context, null, operation ?? ""));
+        endpoints.Map("/v1/{**operation}", (HttpContext context, string? operation) => handler.HandleAsync(context, null, operation ?? ""));
+        endpoints.Map("/openai/models", (HttpContext context) => handler.HandleAsync(context, null, "models"));
         return endpoints;
     }
 

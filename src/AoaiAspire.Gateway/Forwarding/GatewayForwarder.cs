@@ -24,6 +24,8 @@ internal enum AttemptOutcome
     Retry,
     /// <summary>The caller went away.</summary>
     CallerGone,
+    /// <summary>A hedged attempt whose pair produced the first byte: cancelled, nothing reached the caller from it.</summary>
+    Lost,
 }
 
 /// <summary>How the usage of a response is found.</summary>
@@ -98,6 +100,7 @@ internal sealed partial class GatewayForwarder(
     UpstreamCredentials credentials,
     BackendSelector selector,
     BackendStateUpdater updater,
+    Hedging.Hedger hedger,
     AdmissionQueue admission,
     IOptionsMonitor<GatewayOptions> options,
     GatewayTelemetry telemetry,
@@ -166,16 +169,29 @@ internal sealed partial class GatewayForwarder(
 
                     var attemptStarted = time.GetTimestamp();
                     var lastChance = attempt == maxAttempts || System.Numerics.BitOperations.PopCount(tried) >= route.Candidates.Length;
-                    var (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway, lastChance).ConfigureAwait(false);
+                    AttemptOutcome outcome;
+                    ForwardResult result;
+                    if (attempt == 1 && !lastChance && request.UsageMode != UsageMode.Json && request.Stateful is null
+                        && hedger.TryPlan(route.Name, route.Candidates[index].State, out var hedgeDelay))
+                    {
+                        var hedged = await HedgedAsync(context, request, index, tried, hedgeDelay, maxAttempts, gateway).ConfigureAwait(false);
+                        (outcome, result, tried) = (hedged.Outcome, hedged.Result, hedged.Tried);
+                        attempt = hedged.Attempts;
+                    }
+                    else
+                    {
+                        (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway, lastChance).ConfigureAwait(false);
+                    }
                     upstreamTicks += time.GetElapsedTime(attemptStarted).Ticks;
                     if (outcome != AttemptOutcome.Retry)
                     {
                         admission.OnCompleted(route);
                         return result with { Upstream = TimeSpan.FromTicks(upstreamTicks) };
                     }
-                    if (attempt == maxAttempts)
+                    if (attempt >= maxAttempts)
                     {
                         selector.Select(route, ulong.MaxValue, updater.Now, out none, excluded: excluded);
+                        break;
                     }
                 }
                 // No backend now: wait in the admission queue if one will take the request within the caller's patience.
@@ -234,6 +250,104 @@ internal sealed partial class GatewayForwarder(
         }
     }
 
+    private readonly record struct HedgedResult(AttemptOutcome Outcome, ForwardResult Result, ulong Tried, int Attempts);
+
+    /// <summary>
+    /// A streaming request to a hedging deployment (README "Hedging"): the first backend is tried; if no byte has come
+    /// after <paramref name="delay"/>, the same request also goes to a second backend, and whichever produces a byte
+    /// first answers the caller while the other is cancelled at once. Neither touches the caller's response before it
+    /// has won (<see cref="HedgeRace"/>). When both are retryable failures, the attempt loop goes on with the rest.
+    /// </summary>
+    private async Task<HedgedResult> HedgedAsync(HttpContext context, ForwardRequest request, int firstIndex, ulong tried, TimeSpan delay, int maxAttempts, GatewayOptions gateway)
+    {
+        var route = request.Route;
+        using var race = new HedgeRace();
+        var first = AttemptAsync(context, request, route.Candidates[firstIndex], 1, gateway, lastChance: false, race, HedgeRace.First);
+        using (var delayCts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted))
+        {
+            var due = Task.Delay(delay, time, delayCts.Token);
+            if (await Task.WhenAny(first, race.Claimed, due).ConfigureAwait(false) != due)
+            {
+                delayCts.Cancel();
+                var (o, r) = await first.ConfigureAwait(false);
+                return new HedgedResult(o, r, tried, 1);
+            }
+        }
+        if (race.IsClaimed || context.RequestAborted.IsCancellationRequested)
+        {
+            var (o, r) = await first.ConfigureAwait(false);
+            return new HedgedResult(o, r, tried, 1);
+        }
+        var secondIndex = selector.Select(route, tried, updater.Now, out _, request.EstimatedTokens);
+        if (secondIndex < 0)
+        {
+            hedger.Ended(route.Name, Hedging.HedgeOutcomes.NoBackend);
+            var (o, r) = await first.ConfigureAwait(false);
+            return new HedgedResult(o, r, tried, 1);
+        }
+        if (!hedger.TryTake(route.Name, request.EstimatedPromptTokens))
+        {
+            var (o, r) = await first.ConfigureAwait(false);
+            return new HedgedResult(o, r, tried, 1);
+        }
+        tried |= 1UL << secondIndex;
+        var lastChance = maxAttempts <= 2 || System.Numerics.BitOperations.PopCount(tried) >= route.Candidates.Length;
+        var second = AttemptAsync(context, request, route.Candidates[secondIndex], 2, gateway, lastChance, race, HedgeRace.Second);
+        await Task.WhenAll(first, second).ConfigureAwait(false);
+        var (firstOutcome, firstResult) = first.Result;
+        var (secondOutcome, secondResult) = second.Result;
+        if (firstOutcome is AttemptOutcome.Completed or AttemptOutcome.CallerGone)
+        {
+            hedger.Ended(route.Name, Hedging.HedgeOutcomes.FirstWon);
+            return new HedgedResult(firstOutcome, firstResult, tried, 2);
+        }
+        if (secondOutcome is AttemptOutcome.Completed or AttemptOutcome.CallerGone)
+        {
+            hedger.Ended(route.Name, Hedging.HedgeOutcomes.HedgeWon);
+            return new HedgedResult(secondOutcome, secondResult, tried, 2);
+        }
+        hedger.Ended(route.Name, Hedging.HedgeOutcomes.BothFailed);
+        return new HedgedResult(AttemptOutcome.Retry, default, tried, 2);
+    }
+
+    /// <summary>
+    /// The two attempts of a hedge: the first to have a byte (or any final answer) for the caller claims the response,
+    /// which cancels the other at once. Each attempt has its own cancellation, linked into its attempt's token.
+    /// </summary>
+    private sealed class HedgeRace : IDisposable
+    {
+        public const int First = 0;
+        public const int Second = 1;
+
+        private readonly CancellationTokenSource[] _cancel = [new(), new()];
+        private readonly TaskCompletionSource _claimed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _winner = -1;
+
+        public Task Claimed => _claimed.Task;
+        public bool IsClaimed => Volatile.Read(ref _winner) >= 0;
+        public CancellationToken TokenFor(int racer) => _cancel[racer].Token;
+
+        /// <summary>True when this attempt lost: the other claimed the caller.</summary>
+        public bool Lost(int racer) => Volatile.Read(ref _winner) is var w && w >= 0 && w != racer;
+
+        public bool TryClaim(int racer)
+        {
+            if (Interlocked.CompareExchange(ref _winner, racer, -1) != -1)
+            {
+                return false;
+            }
+            _claimed.TrySetResult();
+            _cancel[1 - racer].Cancel();
+            return true;
+        }
+
+        public void Dispose()
+        {
+            _cancel[0].Dispose();
+            _cancel[1].Dispose();
+        }
+    }
+
     /// <summary>
     /// A call naming a stored object whose owner is known goes there and nowhere else: another backend would answer
     /// "not found", or run a follow-up without its context. A create needs the owner's deployment free of throttles;
@@ -257,12 +371,15 @@ internal sealed partial class GatewayForwarder(
         return new ForwardResult { Upstream = time.GetElapsedTime(started), Unserved = unserved };
     }
 
-    private async Task<(AttemptOutcome, ForwardResult)> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway, bool lastChance)
+    /// <param name="race">For a hedged request: the pair this attempt races in, and which of the two it is.</param>
+    private async Task<(AttemptOutcome, ForwardResult)> AttemptAsync(HttpContext context, ForwardRequest request, BackendCandidate candidate, int attempt, GatewayOptions gateway, bool lastChance,
+        HedgeRace? race = null, int racer = 0)
     {
         var state = candidate.State;
         var backend = candidate.Backend;
         var aborted = context.RequestAborted;
-        using var attemptCts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        using var attemptCts = race is null ? CancellationTokenSource.CreateLinkedTokenSource(aborted) : CancellationTokenSource.CreateLinkedTokenSource(aborted, race.TokenFor(racer));
+        byte[]? firstChunk = null;
         // A stream's first byte should come fast: while another backend could still be tried, wait for it only as
         // long as this backend's recent first bytes say (Gateway:Upstream:StreamFirstByte); else FirstByteTimeout.
         var isStreamRequest = request.UsageMode != UsageMode.Json;
@@ -292,6 +409,10 @@ internal sealed partial class GatewayForwarder(
             updater.OnAbandoned(state);
             telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.CallerGone, 0, retried: false);
             return (AttemptOutcome.CallerGone, default);
+        }
+        catch (OperationCanceledException) when (race is not null && race.Lost(racer))
+        {
+            return LostRace(state, activity, backend.Name, started);
         }
         catch (OperationCanceledException)
         {
@@ -356,6 +477,49 @@ internal sealed partial class GatewayForwarder(
                 return (AttemptOutcome.Retry, default);
             }
             updater.OnSuccess(state, time.GetElapsedTime(started));
+            var firstRead = 0;
+            if (race is not null)
+            {
+                // A hedged attempt has its first byte before it touches the caller's response, and only the first of
+                // the pair to get there (or to get any final answer) goes on.
+                if (watchFirstByte)
+                {
+                    firstChunk = ArrayPool<byte>.Shared.Rent(StreamCopyBufferSize);
+                    try
+                    {
+                        var left = (adaptive ? firstByteDeadline : gateway.Upstream.FirstByteTimeout) - time.GetElapsedTime(started);
+                        attemptCts.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1));
+                        var source = await response.Content.ReadAsStreamAsync(attemptCts.Token).ConfigureAwait(false);
+                        firstRead = await source.ReadAsync(firstChunk, attemptCts.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException or IOException)
+                    {
+                        if (aborted.IsCancellationRequested)
+                        {
+                            updater.OnAbandoned(state);
+                            telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.CallerGone, status, retried: false);
+                            return (AttemptOutcome.CallerGone, default);
+                        }
+                        if (race.Lost(racer))
+                        {
+                            return LostRace(state, activity, backend.Name, started);
+                        }
+                        LogAttemptFailed(logger, backend.Name, ex is OperationCanceledException ? "no first byte within the stream's first-byte deadline" : "the stream failed before its first byte");
+                        updater.OnFailure(state);
+                        telemetry.AttemptEnded(activity, backend.Name, ex is OperationCanceledException ? AttemptOutcomes.FirstByteDeadline : AttemptOutcomes.BodyFailed, status, retried: true);
+                        return (AttemptOutcome.Retry, default);
+                    }
+                    attemptCts.CancelAfter(gateway.Upstream.StreamIdleTimeout);
+                    state.Outstanding.End(outstanding, updater.Now, answered: true);
+                    outstandingOwned = false;
+                    watchFirstByte = false;
+                    state.RecordFirstByte(time.GetElapsedTime(started), gateway.Routing.LatencySmoothing);
+                }
+                if (!race.TryClaim(racer))
+                {
+                    return LostRace(state, activity, backend.Name, started);
+                }
+            }
             var stateful = request.Stateful;
             if (stateful is not null)
             {
@@ -381,7 +545,8 @@ internal sealed partial class GatewayForwarder(
                 ? new FirstByteWatch(state, outstanding, started, adaptive ? firstByteDeadline : TimeSpan.Zero, gateway.Routing.LatencySmoothing)
                 : default;
             outstandingOwned = false;
-            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, request.Body, attemptCts, gateway.Upstream.StreamIdleTimeout, time, stateful, watch, aborted).ConfigureAwait(false);
+            var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, request.Body, attemptCts, gateway.Upstream.StreamIdleTimeout, time, stateful, watch, aborted, firstChunk, firstRead).ConfigureAwait(false);
+            firstChunk = null; // CopyBodyAsync returned it to the pool
             if (copy == CopyResult.FirstByteDeadline && !callerResponse.HasStarted)
             {
                 // Nothing reached the caller: forget this backend's status and headers and try the next one.
@@ -431,7 +596,23 @@ internal sealed partial class GatewayForwarder(
             {
                 state.Outstanding.End(outstanding, updater.Now, answered: false);
             }
+            if (firstChunk is not null)
+            {
+                ArrayPool<byte>.Shared.Return(firstChunk);
+            }
         }
+    }
+
+    /// <summary>
+    /// A hedged attempt whose pair won: not the backend's failure. Its wait so far is recorded as a time to first byte
+    /// (a lower bound), so that the hedge delay's percentile does not forget the slow answers that hedging cut short.
+    /// </summary>
+    private (AttemptOutcome, ForwardResult) LostRace(BackendState state, Activity? activity, string backend, long started)
+    {
+        updater.OnAbandoned(state);
+        state.FirstBytes.Record(time.GetElapsedTime(started));
+        telemetry.AttemptEnded(activity, backend, AttemptOutcomes.HedgeLost, 0, retried: false);
+        return (AttemptOutcome.Lost, default);
     }
 
     private HttpRequestMessage CreateUpstreamRequest(HttpContext context, ForwardRequest request, BackendCandidate candidate, GatewayOptions gateway)
@@ -550,12 +731,15 @@ internal sealed partial class GatewayForwarder(
     /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
     /// when the gateway asked for it), or from the last bytes of a JSON body.
     /// </summary>
-    private static async Task<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, ReadOnlyMemory<byte> requestBody, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, ResponsesCall? stateful, FirstByteWatch watch, CancellationToken aborted)
+    /// <param name="firstChunk">A hedged stream's first bytes, already read (a pooled buffer this method returns), or null.</param>
+    private static async ValueTask<(CopyResult, Usage?, long FirstByteAt)> CopyBodyAsync(HttpContent content, HttpResponse callerResponse, UsageMode usageMode, ReadOnlyMemory<byte> requestBody, CancellationTokenSource attemptCts, TimeSpan idleTimeout, TimeProvider time, ResponsesCall? stateful, FirstByteWatch watch, CancellationToken aborted,
+        byte[]? firstChunk = null, int firstRead = 0)
     {
         long firstByteAt = 0;
         var watching = watch.State is not null;
         var isStream = usageMode != UsageMode.Json;
-        var buffer = ArrayPool<byte>.Shared.Rent(isStream ? StreamCopyBufferSize : CopyBufferSize);
+        var pending = firstChunk is not null;
+        var buffer = firstChunk ?? ArrayPool<byte>.Shared.Rent(isStream ? StreamCopyBufferSize : CopyBufferSize);
         using var sse = isStream ? new SseUsageFilter(dropUsageChunk: usageMode == UsageMode.StreamGatewayAsked, countRequest: usageMode == UsageMode.StreamNone ? requestBody : null) : null;
         byte[]? tail = isStream ? null : ArrayPool<byte>.Shared.Rent(UsageTailSize);
         var tailLength = 0;
@@ -582,6 +766,13 @@ internal sealed partial class GatewayForwarder(
                 {
                     int read;
                     var firstByteWait = watching && watch.Deadline > TimeSpan.Zero;
+                    if (pending)
+                    {
+                        pending = false;
+                        read = firstRead;
+                    }
+                    else
+                    {
                     if (firstByteWait)
                     {
                         var left = watch.Deadline - time.GetElapsedTime(watch.StartedTimestamp);
@@ -602,6 +793,7 @@ internal sealed partial class GatewayForwarder(
                     catch (Exception ex) when (ex is HttpRequestException or IOException)
                     {
                         return (aborted.IsCancellationRequested ? CopyResult.CallerGone : CopyResult.UpstreamFailed, sse?.Usage, firstByteAt);
+                    }
                     }
                     if (watching)
                     {

@@ -186,7 +186,10 @@ internal sealed class GatewayRequestHandler(
     /// <summary>Step 1: what Azure OpenAI answers for a deployment path without api-version (README "api-version"), and the method.</summary>
     public static Rejection? CheckRoute(HttpContext context, string? deployment, bool isModels)
     {
-        if (deployment is not null && !context.Request.Query.ContainsKey("api-version"))
+        // The query is scanned, not parsed into a collection; only a query with escapes takes the framework's decoding parse.
+        var query = context.Request.QueryString.Value;
+        if (deployment is not null && !HasQueryParameter(query, "api-version")
+            && !(query is not null && query.AsSpan().IndexOfAny('%', '+') >= 0 && context.Request.Query.ContainsKey("api-version")))
         {
             return new Rejection(StatusCodes.Status404NotFound, GatewayErrorCodes.NotFound,
                 "Resource not found. Azure-style paths need an 'api-version' query parameter (or use the v1 API, /openai/v1/..., which takes none).", "missing_api_version");
@@ -199,6 +202,29 @@ internal sealed class GatewayRequestHandler(
                 $"Method {method} is not allowed here; use {(isModels ? "GET" : "POST")}.", "method_not_allowed");
         }
         return null;
+    }
+
+    /// <summary>Whether a query string (<c>?a=1&amp;b</c>) names a parameter (compared as written, not unescaped), without parsing it into a collection.</summary>
+    internal static bool HasQueryParameter(string? query, string name)
+    {
+        var rest = query.AsSpan();
+        if (rest.StartsWith('?'))
+        {
+            rest = rest[1..];
+        }
+        while (!rest.IsEmpty)
+        {
+            var end = rest.IndexOf('&');
+            var pair = end < 0 ? rest : rest[..end];
+            var equals = pair.IndexOf('=');
+            var key = equals < 0 ? pair : pair[..equals];
+            if (key.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+            rest = end < 0 ? default : rest[(end + 1)..];
+        }
+        return false;
     }
 
     /// <summary>Step 2: the caller's consumer; a failure is logged with where it came from, never with the key.</summary>

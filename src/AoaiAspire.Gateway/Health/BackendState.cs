@@ -88,6 +88,9 @@ internal sealed class BackendState
     /// <summary>This replica's attempts on this backend that have not answered yet (in-flight count, oldest, last answer).</summary>
     public OutstandingAttempts Outstanding { get; } = new();
 
+    /// <summary>Recent times to first byte of this backend's streams (the hedge delay's percentile).</summary>
+    public Hedging.FirstByteHistory FirstBytes { get; } = new();
+
     /// <summary>
     /// Has this backend gone silent for longer than its own recent latency allows (<see cref="OutstandingAttempts.IsOverdue"/>)?
     /// The allowance is <paramref name="options"/>' multiplier × the smoothed time to headers (or to a stream's first
@@ -247,6 +250,7 @@ internal sealed class BackendState
     internal void RecordFirstByte(TimeSpan latency, double smoothing)
     {
         // One writer wins a race now and then; the average stays an average.
+        FirstBytes.Record(latency);
         var ms = latency.TotalMilliseconds;
         var old = Volatile.Read(ref _firstByteMs);
         Volatile.Write(ref _firstByteMs, double.IsNaN(old) ? ms : old + (smoothing * (ms - old)));

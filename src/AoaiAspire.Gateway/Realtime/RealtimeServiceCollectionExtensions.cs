@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
 namespace AoaiAspire.Gateway.Realtime;
@@ -32,7 +33,11 @@ internal static class RealtimeServiceCollectionExtensions
     /// <summary>WebSocket support and the realtime routes.</summary>
     public static WebApplication MapGatewayRealtime(this WebApplication app)
     {
-        app.UseWebSockets();
+        // Only a request that can become a WebSocket goes through the WebSocket middleware: it sets a feature object on
+        // every request it sees, and the completions path is hot.
+        app.UseWhen(static context => context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+                || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true,
+            static branch => branch.UseWebSockets());
         ((IEndpointRouteBuilder)app).MapGatewayRealtime();
         return app;
     }

@@ -23,7 +23,7 @@ internal static class BackendStateNames
 /// </summary>
 internal static class BackendSnapshot
 {
-    public static BackendsReport Build(BackendCatalog catalog, UsageLedger ledger, BackendEventLog events, DateTimeOffset now, Admission.AdmissionReport? admission = null)
+    public static BackendsReport Build(BackendCatalog catalog, UsageLedger ledger, BackendEventLog events, DateTimeOffset now, IReadOnlyList<Hedging.HedgingReport>? hedging = null, Admission.AdmissionReport? admission = null)
     {
         var ticks = now.UtcTicks;
         var ledgerRows = ledger.Snapshot().Select(kv => (kv.Key, Requests: kv.Value.Requests, Prompt: kv.Value.PromptTokens, Completion: kv.Value.CompletionTokens)).ToArray();
@@ -48,6 +48,7 @@ internal static class BackendSnapshot
             [.. events.Snapshot().Select(e => new EventReport(
                 Time(e.At)!.Value, e.Backend, Kind(e.Kind), Time(e.Until), Telemetry.GatewayTelemetry.SourceName(e.Source), e.Verdict is { } v ? Verdict(v) : null))])
         {
+            Hedging = hedging ?? [],
             Admission = admission,
         };
     }
@@ -108,7 +109,11 @@ internal static class BackendSnapshot
             state.Failures,
             state.Throttles,
             state.CircuitOpenings,
-            deployments);
+            deployments)
+        {
+            InFlight = state.Outstanding.Count,
+            OldestInFlightMs = state.Outstanding.Count > 0 && state.Outstanding.OldestAge(now) is var age && age > TimeSpan.Zero ? Math.Round(age.TotalMilliseconds, 1) : null,
+        };
     }
 
     private static TokenTotals[] Totals<T>(IEnumerable<(UsageLedger.UsageKey Key, long Requests, long Prompt, long Completion)> rows, Func<UsageLedger.UsageKey, T> by)
@@ -143,6 +148,8 @@ internal static class BackendSnapshot
 internal sealed record BackendsReport(
     DateTimeOffset GeneratedAt, BackendReport[] Backends, RouteReport[] Routes, UsageReport Usage, long EventsSinceStart, EventReport[] Events)
 {
+    /// <summary>What hedging did per hedging deployment since start (empty when none hedges).</summary>
+    public IReadOnlyList<Hedging.HedgingReport> Hedging { get; init; } = [];
     /// <summary>This replica's admission queue: waiting requests and waits per priority class.</summary>
     public Admission.AdmissionReport? Admission { get; init; }
 }
@@ -150,7 +157,14 @@ internal sealed record BackendsReport(
 internal sealed record BackendReport(
     string Name, string Region, int Priority, int Weight, string Endpoint, string Auth, string State,
     DateTimeOffset? ThrottledUntil, string Circuit, DateTimeOffset? CircuitOpenUntil, ProbeReport Probe, double? LatencyMs,
-    long Requests, long Failures, long Throttles, long CircuitOpenings, IReadOnlyList<DeploymentReport> Deployments);
+    long Requests, long Failures, long Throttles, long CircuitOpenings, IReadOnlyList<DeploymentReport> Deployments)
+{
+    /// <summary>Attempts on this backend waiting for their headers (a stream: its first byte), on this replica.</summary>
+    public int InFlight { get; init; }
+
+    /// <summary>How long the oldest of them has waited, in milliseconds; null when none waits.</summary>
+    public double? OldestInFlightMs { get; init; }
+}
 
 internal sealed record ProbeReport(string Verdict, double? LatencyMs, DateTimeOffset? CheckedAt, DateTimeOffset? ThrottledUntil);
 

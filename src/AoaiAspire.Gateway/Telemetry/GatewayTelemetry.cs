@@ -166,7 +166,9 @@ internal sealed class GatewayTelemetry : IDisposable
         {
             _addedLatency.Record(added.TotalSeconds, new TagList { { TelemetryNames.OperationName, op }, { TelemetryNames.RequestModel, deployment } });
         }
-        if (server is not null)
+        // Only an activity a listener asked for keeps tags: ASP.NET Core also starts one for its own logging, which
+        // no one records (its source is the unnamed default one), and tagging it costs a node and a box per tag.
+        if (server is { IsAllDataRequested: true } && server.Source.Name.Length > 0)
         {
             server.SetTag(TelemetryNames.OperationName, op);
             server.SetTag(TelemetryNames.RequestModel, deployment);

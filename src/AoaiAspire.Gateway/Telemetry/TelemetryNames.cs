@@ -25,6 +25,8 @@ internal static class TelemetryNames
     public const string AdmissionQueueLength = "aoai.gateway.admission.queue_length";
     public const string AdmissionWait = "aoai.gateway.admission.wait";
     public const string AdmissionRefused = "aoai.gateway.admission.refused";
+    public const string Hedges = "aoai.gateway.hedges";
+    public const string HedgeExtraTokens = "aoai.gateway.hedge.extra_tokens";
 
     // Span names.
     public const string AttemptSpan = "aoai.attempt";
@@ -48,6 +50,8 @@ internal static class TelemetryNames
     public const string StateSource = "aoai.state_source";
     /// <summary>A consumer's priority class in the admission queue (<c>Gateway:Admission:Classes</c>).</summary>
     public const string PriorityClass = "aoai.priority_class";
+    /// <summary>How a due hedge ended: <c>hedge_won</c>, <c>first_won</c>, <c>both_failed</c>, <c>no_budget</c>, <c>no_backend</c>.</summary>
+    public const string HedgeOutcome = "aoai.hedge.outcome";
     public const string ResponseStatus = "http.response.status_code";
     public const string ServerAddress = "server.address";
     public const string ErrorType = "error.type";
@@ -70,5 +74,7 @@ internal static class AttemptOutcomes
     public const string ConnectionFailure = "connection_failure";
     public const string AuthUnavailable = "auth_unavailable";
     public const string CallerGone = "caller_gone";
+    /// <summary>A hedged attempt cancelled because the other attempt of the pair produced the first byte.</summary>
+    public const string HedgeLost = "hedge_lost";
     public const string BodyFailed = "body_failed";
 }

@@ -25,6 +25,33 @@ public sealed class TelemetryTests
         Assert.True(RegistersOtlpExporter(new Dictionary<string, string?> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:4317" }));
     }
 
+    [Theory]
+    [InlineData("Default", "Warning", false)]
+    [InlineData("Microsoft.AspNetCore", "Error", false)]
+    [InlineData("Microsoft.AspNetCore.Hosting", "Information", true)]
+    [InlineData("Microsoft.AspNetCore.Hosting.Diagnostics", "Information", true)]
+    [InlineData("Microsoft.AspNetCore", "Debug", true)]
+    public async Task WithNothingExported_RequestsCarryNoActivityUnlessRequestLinesAreWanted(string category, string level, bool activityExpected)
+    {
+        var settings = new Dictionary<string, string?> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "", ["Logging:LogLevel:" + category] = level };
+        await using var app = await LoopbackApp.StartAsync(
+            a => a.MapGet("/activity", () => Activity.Current is null ? "none" : "some"),
+            builder =>
+            {
+                builder.Logging.AddProvider(new Microsoft.Extensions.Logging.Testing.FakeLoggerProvider()); // a real app has at least the console
+                builder.AddServiceDefaults();
+            },
+            settings);
+        using var client = new HttpClient { BaseAddress = app.Address };
+
+        var answer = await client.GetStringAsync("/activity");
+
+        // ASP.NET Core starts a request activity whenever its hosting diagnostics logger is enabled at any level.
+        Assert.Equal(activityExpected ? "some" : "none", answer);
+        var hostingLogger = app.App.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Microsoft.AspNetCore.Hosting.Diagnostics");
+        Assert.Equal(activityExpected, hostingLogger.IsEnabled(LogLevel.Information));
+    }
+
     [Fact]
     public async Task RequestIsExportedToTheOtlpEndpoint()
     {
