@@ -2,6 +2,7 @@ using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Redis;
 using AoaiAspire.Gateway.Admission;
 using AoaiAspire.Gateway.Affinity;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;
@@ -14,8 +15,6 @@ using AoaiAspire.Gateway.Responses;
 using AoaiAspire.Gateway.Status;
 using AoaiAspire.Gateway.Telemetry;
 using AoaiAspire.Gateway.Tokens;
-using Azure.Core;
-using Azure.Identity;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Diagnostics;
 using MinDataRate = Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate;
@@ -62,8 +61,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<BackendStateUpdater>();
         services.AddSingleton<ConsumerDirectory>();
         services.AddSingleton<UpstreamInvoker>();
-        services.AddSingleton(sp => new Lazy<TokenCredential>(() => CreateCredential(sp.GetRequiredService<IConfiguration>())));
-        services.AddSingleton<UpstreamCredentials>();
+        services.AddUpstreamCredentials(sp => sp.GetRequiredService<IConfiguration>()["Gateway:Upstream:ManagedIdentityClientId"]);
         // Every policy is registered under its name; RoutingPolicy picks the configured one and follows reloads.
         services.AddSingleton<ILoadBalancingPolicy>(_ => new WeightedPolicy(Random.Shared));
         services.AddSingleton<ILoadBalancingPolicy, RoundRobinPolicy>();
@@ -89,13 +87,6 @@ internal static partial class GatewayServiceCollectionExtensions
         builder.AddGatewayRealtime();
         services.AddStatefulAffinity(builder.Configuration);
         return builder;
-    }
-
-    /// <summary>One credential for the process: a managed identity with <c>AZURE_CLIENT_ID</c> when given, else the default chain.</summary>
-    private static TokenCredential CreateCredential(IConfiguration configuration)
-    {
-        var clientId = configuration["Gateway:Upstream:ManagedIdentityClientId"] ?? configuration["AZURE_CLIENT_ID"];
-        return new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = clientId });
     }
 
     /// <summary>The request pipeline: errors in the Azure OpenAI shape, health endpoints, the gateway's routes.</summary>

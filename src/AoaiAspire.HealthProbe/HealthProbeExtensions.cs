@@ -1,9 +1,9 @@
+using AoaiAspire.Backends.Redis;
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.HealthProbe.Configuration;
 using AoaiAspire.HealthProbe.Health;
 using AoaiAspire.HealthProbe.Probing;
-using Azure.Core;
-using Azure.Identity;
+using AoaiAspire.HealthProbe.Status;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -12,6 +12,28 @@ namespace AoaiAspire.HealthProbe;
 /// <summary>The health probe's registrations, one extension per concern (Program.cs reads as the list).</summary>
 internal static class HealthProbeExtensions
 {
+    /// <summary>
+    /// Everything the probe registers (after <c>AddServiceDefaults</c>): its options, the shared backend state (Redis when
+    /// <c>ConnectionStrings:redis</c> is set), the prober and its worker, and its health check. Program.cs and the tests'
+    /// host both start the probe with this.
+    /// </summary>
+    public static WebApplicationBuilder AddHealthProbe(this WebApplicationBuilder builder)
+    {
+        builder.AddHealthProbeOptions();
+        builder.AddSharedBackendState(tracing: builder.Configuration.IsTelemetryExported());
+        builder.AddBackendProbing();
+        builder.AddProbeHealthCheck();
+        return builder;
+    }
+
+    /// <summary>The probe's endpoints: <c>/health</c>, <c>/alive</c> and its status.</summary>
+    public static WebApplication MapHealthProbe(this WebApplication app)
+    {
+        app.MapDefaultEndpoints();
+        app.MapProbeStatus();
+        return app;
+    }
+
     /// <summary><see cref="HealthProbeOptions"/> from the <c>HealthProbe</c> section, validated at start.</summary>
     public static WebApplicationBuilder AddHealthProbeOptions(this WebApplicationBuilder builder)
     {
@@ -28,8 +50,7 @@ internal static class HealthProbeExtensions
     {
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new Lazy<TokenCredential>(() => CreateCredential(sp)));
-        services.AddSingleton<UpstreamCredentials>();
+        services.AddUpstreamCredentials(sp => sp.GetRequiredService<IOptions<HealthProbeOptions>>().Value.ManagedIdentityClientId);
         ProbeHttpClient.Register(services);
         services.AddSingleton<ProbeHttpClient>();
         services.AddSingleton<BackendProber>();
@@ -45,13 +66,5 @@ internal static class HealthProbeExtensions
     {
         builder.Services.AddHealthChecks().AddCheck<ProbeHealthCheck>(ProbeHealthCheck.Name);
         return builder;
-    }
-
-    /// <summary>One credential for the process: a user-assigned managed identity when a client id is given, else the default chain.</summary>
-    private static TokenCredential CreateCredential(IServiceProvider services)
-    {
-        var clientId = services.GetRequiredService<IOptions<HealthProbeOptions>>().Value.ManagedIdentityClientId
-            ?? services.GetRequiredService<IConfiguration>()["AZURE_CLIENT_ID"];
-        return new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = clientId });
     }
 }

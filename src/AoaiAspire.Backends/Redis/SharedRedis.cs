@@ -17,8 +17,8 @@ namespace AoaiAspire.Backends.Redis;
 /// <item>The feature declares its own small interface, in its own folder and words: what it stores and reads,
 /// no Redis types in it.</item>
 /// <item>Its Redis implementation takes this class (never <see cref="IConnectionMultiplexer"/> from DI, never
-/// another contract's implementation, so nothing is downcast) and uses <see cref="Database"/> and
-/// <see cref="Subscriber"/>; it reports connection state from <see cref="IsConnected"/> and
+/// another contract's implementation, so nothing is downcast) and uses <see cref="Database"/>, and
+/// <see cref="Subscribe"/> to listen; it reports connection state from <see cref="IsConnected"/> and
 /// <see cref="ConnectionChanged"/>.</item>
 /// <item>An in-memory implementation serves a process without <c>ConnectionStrings:redis</c>.</item>
 /// <item>Register it with a factory that picks the Redis implementation when <c>GetService&lt;SharedRedis&gt;()</c>
@@ -79,6 +79,12 @@ internal sealed partial class SharedRedis : IDisposable
     /// usable again (read stored facts back then). Handlers should be quick.
     /// </summary>
     public event Action<bool>? ConnectionChanged;
+
+    /// <summary>
+    /// Subscribes <paramref name="onMessage"/> to <paramref name="channel"/> once, while connected (call
+    /// <see cref="SharedRedisSubscription.Start"/>); the one way a contract listens on this connection.
+    /// </summary>
+    public SharedRedisSubscription Subscribe(RedisChannel channel, Action<ChannelMessage> onMessage) => new(this, channel, onMessage);
 
     private void OnConnectionEvent(object? sender, ConnectionFailedEventArgs e) => _checks.Writer.TryWrite(true);
 

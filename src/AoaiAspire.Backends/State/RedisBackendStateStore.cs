@@ -40,15 +40,15 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
     private readonly SharedRedis _redis;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private ChannelMessageQueue? _subscription;
-    private int _subscribed;
+    private readonly SharedRedisSubscription _events;
 
     public RedisBackendStateStore(SharedRedis redis, TimeProvider time, ILogger<RedisBackendStateStore> logger)
     {
         _redis = redis;
         _time = time;
         _logger = logger;
-        _redis.ConnectionChanged += OnConnectionChanged;
+        _events = redis.Subscribe(Events, OnMessage);
+        _events.ConnectionChanged += connected => ConnectionChanged?.Invoke(connected); // after subscribing: a read-back misses nothing
         InstanceId = SharedStateNames.NewInstanceId();
     }
 
@@ -58,43 +58,10 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
     public event Action<bool>? ConnectionChanged;
     public event Action<BackendEvent>? EventReceived;
 
-    private void OnConnectionChanged(bool connected)
-    {
-        if (connected)
-        {
-            TrySubscribe(); // before the handlers below read stored facts back, so no message after that read is missed
-        }
-        ConnectionChanged?.Invoke(connected);
-    }
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (_redis.IsConnected)
-        {
-            TrySubscribe();
-        }
+        _events.Start();
         return Task.CompletedTask;
-    }
-
-    /// <summary>
-    /// Subscribes once, while connected (a subscription made while disconnected might fail after being recorded, and a
-    /// second one would deliver every message twice). StackExchange.Redis keeps it across reconnects.
-    /// </summary>
-    private void TrySubscribe()
-    {
-        if (Interlocked.Exchange(ref _subscribed, 1) == 1)
-        {
-            return;
-        }
-        try
-        {
-            _subscription = _redis.Subscriber.Subscribe(Events);
-            _subscription.OnMessage(OnMessage);
-        }
-        catch (RedisException)
-        {
-            Volatile.Write(ref _subscribed, 0); // lost again at once: the next ConnectionChanged(true) tries again
-        }
     }
 
     private void OnMessage(ChannelMessage message)
@@ -193,21 +160,7 @@ internal sealed partial class RedisBackendStateStore : IBackendStateStore
 
     private static long? ParseUntil(RedisValue value) => value.TryParse(out long until) ? until : null;
 
-    public async ValueTask DisposeAsync()
-    {
-        _redis.ConnectionChanged -= OnConnectionChanged;
-        if (_subscription is { } subscription)
-        {
-            try
-            {
-                await subscription.UnsubscribeAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
-            {
-                // Shutting down: nothing to unsubscribe from.
-            }
-        }
-    }
+    public ValueTask DisposeAsync() => _events.DisposeAsync();
 
     [LoggerMessage(2001, LogLevel.Warning, "Ignored a malformed shared-state message ({Length} bytes).")]
     private static partial void LogBadEvent(ILogger logger, int length);

@@ -3,9 +3,22 @@ using System.Net.Http.Headers;
 
 namespace AoaiAspire.Backends.Upstream;
 
-/// <summary>Reads how long a throttled backend wants to be left alone.</summary>
+/// <summary>How long a throttled backend wants to be left alone: read from a backend's answer, written on a 429 or 503.</summary>
 internal static class RetryAfter
 {
+    /// <summary>
+    /// Sets Azure OpenAI's pair: <c>retry-after</c> in whole seconds and <c>retry-after-ms</c>, each rounded up and at
+    /// least 1 (a caller that retries at once would only meet the same answer).
+    /// </summary>
+    public static void Write(Microsoft.AspNetCore.Http.IHeaderDictionary headers, TimeSpan wait)
+    {
+        headers["retry-after"] = WholeSeconds(wait).ToString(CultureInfo.InvariantCulture);
+        headers["retry-after-ms"] = Math.Max(1, (long)Math.Ceiling(wait.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary><paramref name="value"/> in whole seconds, rounded up, at least 1.</summary>
+    public static long WholeSeconds(TimeSpan value) => Math.Max(1, (long)Math.Ceiling(value.TotalSeconds));
+
     /// <summary>
     /// In order of precision: <c>retry-after-ms</c>, <c>retry-after</c> (seconds or an HTTP date),
     /// <c>x-ratelimit-reset-requests</c> / <c>x-ratelimit-reset-tokens</c> (seconds). Null when none parse.

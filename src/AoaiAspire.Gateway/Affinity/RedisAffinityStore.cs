@@ -9,7 +9,7 @@ namespace AoaiAspire.Gateway.Affinity;
 /// <summary>
 /// Owners shared through Redis: one key per object (<see cref="AffinityNames.Key"/>, expiring with the object) and a
 /// message on <see cref="AffinityNames.Channel"/> for every change, written together by one script. On the process's
-/// one Redis connection (<see cref="SharedRedis"/>), subscribed once while connected, as the backend-state store is.
+/// one Redis connection (<see cref="SharedRedis"/>), listening through <see cref="SharedRedis.Subscribe"/> as the backend-state store does.
 /// </summary>
 internal sealed partial class RedisAffinityStore : IAffinityStore
 {
@@ -33,15 +33,14 @@ internal sealed partial class RedisAffinityStore : IAffinityStore
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _instanceId = SharedStateNames.NewInstanceId();
-    private ChannelMessageQueue? _subscription;
-    private int _subscribed;
+    private readonly SharedRedisSubscription _changes;
 
     public RedisAffinityStore(SharedRedis redis, TimeProvider time, ILogger<RedisAffinityStore> logger)
     {
         _redis = redis;
         _time = time;
         _logger = logger;
-        _redis.ConnectionChanged += OnConnectionChanged;
+        _changes = redis.Subscribe(Changes, OnMessage);
     }
 
     public bool IsShared => true;
@@ -50,37 +49,8 @@ internal sealed partial class RedisAffinityStore : IAffinityStore
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (_redis.IsConnected)
-        {
-            TrySubscribe();
-        }
+        _changes.Start();
         return Task.CompletedTask;
-    }
-
-    private void OnConnectionChanged(bool connected)
-    {
-        if (connected)
-        {
-            TrySubscribe();
-        }
-    }
-
-    /// <summary>Subscribes once, while connected; StackExchange.Redis keeps the subscription across reconnects.</summary>
-    private void TrySubscribe()
-    {
-        if (Interlocked.Exchange(ref _subscribed, 1) == 1)
-        {
-            return;
-        }
-        try
-        {
-            _subscription = _redis.Subscriber.Subscribe(Changes);
-            _subscription.OnMessage(OnMessage);
-        }
-        catch (RedisException)
-        {
-            Volatile.Write(ref _subscribed, 0); // lost again at once: the next ConnectionChanged(true) tries again
-        }
     }
 
     public async Task WriteAsync(AffinityChange change, CancellationToken cancellationToken)
@@ -188,21 +158,7 @@ internal sealed partial class RedisAffinityStore : IAffinityStore
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        _redis.ConnectionChanged -= OnConnectionChanged;
-        if (_subscription is { } subscription)
-        {
-            try
-            {
-                await subscription.UnsubscribeAsync().ConfigureAwait(false);
-            }
-            catch (RedisException)
-            {
-                // Gone with the connection.
-            }
-        }
-    }
+    public ValueTask DisposeAsync() => _changes.DisposeAsync();
 
     [LoggerMessage(2103, LogLevel.Warning, "An affinity message of {Length} bytes could not be read; ignored.")]
     private static partial void LogBadMessage(ILogger logger, int length);

@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 using AoaiAspire.Backends.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 
 namespace AoaiAspire.Gateway.Configuration;
 
@@ -15,7 +15,7 @@ internal sealed class BackendCandidate(BackendState state, string logicalDeploym
     public string DeploymentBase { get; } = state.Definition.Endpoint.AbsoluteUri + "openai/deployments/" + Uri.EscapeDataString(upstreamDeployment) + "/";
 
     /// <summary>What this deployment on this backend has left in its rate-limit minute.</summary>
-    public LoadBalancing.DeploymentCapacity Capacity { get; } = state.CapacityOf(logicalDeployment);
+    public DeploymentCapacity Capacity { get; } = state.CapacityOf(logicalDeployment);
 
     /// <summary><c>{endpoint}openai/</c>, for calls that are not per deployment.</summary>
     public string OpenAiBase { get; } = state.Definition.Endpoint.AbsoluteUri + "openai/";

@@ -1,5 +1,5 @@
 using AoaiAspire.Backends.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using Microsoft.Extensions.Primitives;
 
 namespace AoaiAspire.Gateway.Configuration;

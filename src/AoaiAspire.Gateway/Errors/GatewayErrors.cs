@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AoaiAspire.Backends.Upstream;
 
 namespace AoaiAspire.Gateway.Errors;
 
@@ -50,7 +51,11 @@ internal static class GatewayErrorCodes
 /// </summary>
 internal static class GatewayErrors
 {
-    public static async Task WriteAsync(HttpContext context, int status, string code, string message, TimeSpan? retryAfter = null)
+    /// <param name="param">
+    /// The request member at fault: written as <c>param</c> with <c>"type":"invalid_request_error"</c>, as Azure OpenAI
+    /// writes its own 400 for a member of the wrong type or out of range.
+    /// </param>
+    public static async Task WriteAsync(HttpContext context, int status, string code, string message, TimeSpan? retryAfter = null, string? param = null)
     {
         var response = context.Response;
         if (response.HasStarted)
@@ -64,18 +69,11 @@ internal static class GatewayErrors
         response.ContentType = "application/json";
         if (retryAfter is { } wait)
         {
-            var ms = Math.Max(1, (long)Math.Ceiling(wait.TotalMilliseconds));
-            response.Headers["retry-after"] = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            response.Headers["retry-after-ms"] = ms.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            RetryAfter.Write(response.Headers, wait);
         }
         using (var writer = new Utf8JsonWriter(response.BodyWriter))
         {
-            writer.WriteStartObject();
-            writer.WriteStartObject("error");
-            writer.WriteString("code", code);
-            writer.WriteString("message", message);
-            writer.WriteEndObject();
-            writer.WriteEndObject();
+            AoaiError.Write(writer, code, message, param);
         }
         await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }

@@ -5,7 +5,7 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Errors;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Gateway.Responses;
 using AoaiAspire.Gateway.Telemetry;
@@ -359,7 +359,7 @@ internal sealed partial class GatewayForwarder(
         var now = updater.Now;
         var usable = call.Kind == ResponsesCallKind.Create ? owner.State.IsAvailable(now, owner.Capacity) : owner.State.IsAvailable(now);
         var started = time.GetTimestamp();
-        if (usable && owner.State.TryBeginAttempt(now))
+        if (usable && BackendStateUpdater.TryBeginAttempt(owner.State, now))
         {
             var (outcome, result) = await AttemptAsync(context, request, owner, 1, gateway, lastChance: true).ConfigureAwait(false);
             if (outcome != AttemptOutcome.Retry)
@@ -388,11 +388,10 @@ internal sealed partial class GatewayForwarder(
         var adaptive = firstByteDeadline > TimeSpan.Zero && firstByteDeadline < gateway.Upstream.FirstByteTimeout;
         attemptCts.CancelAfter(adaptive ? firstByteDeadline : gateway.Upstream.FirstByteTimeout);
         var started = time.GetTimestamp();
-        candidate.Capacity.Charge(request.EstimatedTokens);
         using var activity = telemetry.StartAttempt(request.Operation, request.Route.Name, backend.Name, backend.Region, backend.Endpoint.Host, attempt);
 
         // Outstanding until its headers (a stream: its first byte) or its end; given back exactly once, by CopyBodyAsync once it owns it.
-        var outstanding = state.Outstanding.Begin(updater.Now);
+        var outstanding = updater.OnAttemptStarted(candidate, request.EstimatedTokens);
         var outstandingOwned = true;
         try
         {
@@ -423,7 +422,7 @@ internal sealed partial class GatewayForwarder(
         }
         catch (HttpRequestException ex)
         {
-            state.Outstanding.End(outstanding, updater.Now, answered: true); // refused or reset: not silent
+            updater.OnAnswered(state, outstanding); // refused or reset: not silent
             outstandingOwned = false;
             LogAttemptFailed(logger, backend.Name, ex.HttpRequestError.ToString());
             updater.OnFailure(state);
@@ -444,7 +443,7 @@ internal sealed partial class GatewayForwarder(
             var watchFirstByte = isStreamRequest && isEventStream;
             if (!watchFirstByte)
             {
-                state.Outstanding.End(outstanding, updater.Now, answered: true);
+                updater.OnAnswered(state, outstanding);
                 outstandingOwned = false;
             }
             // 3. React before anything reaches the caller.
@@ -452,7 +451,6 @@ internal sealed partial class GatewayForwarder(
             ObserveCapacity(candidate, response);
             if (status == StatusCodes.Status429TooManyRequests)
             {
-                candidate.Capacity.Exhausted(updater.Now);
                 updater.OnThrottled(state, request.Route.Name, RetryAfter.Parse(response.Headers, time.GetUtcNow()));
                 telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.Throttled, status, retried: true);
                 return (AttemptOutcome.Retry, default);
@@ -510,10 +508,9 @@ internal sealed partial class GatewayForwarder(
                         return (AttemptOutcome.Retry, default);
                     }
                     attemptCts.CancelAfter(gateway.Upstream.StreamIdleTimeout);
-                    state.Outstanding.End(outstanding, updater.Now, answered: true);
+                    updater.OnFirstByte(state, outstanding, time.GetElapsedTime(started), gateway.Routing.LatencySmoothing);
                     outstandingOwned = false;
                     watchFirstByte = false;
-                    state.RecordFirstByte(time.GetElapsedTime(started), gateway.Routing.LatencySmoothing);
                 }
                 if (!race.TryClaim(racer))
                 {
@@ -542,7 +539,7 @@ internal sealed partial class GatewayForwarder(
                 callerResponse.ContentLength = null;
             }
             var watch = watchFirstByte
-                ? new FirstByteWatch(state, outstanding, started, adaptive ? firstByteDeadline : TimeSpan.Zero, gateway.Routing.LatencySmoothing)
+                ? new FirstByteWatch(updater, state, outstanding, started, adaptive ? firstByteDeadline : TimeSpan.Zero, gateway.Routing.LatencySmoothing)
                 : default;
             outstandingOwned = false;
             var (copy, usage, firstByteAt) = await CopyBodyAsync(response.Content, callerResponse, isEventStream ? request.UsageMode : UsageMode.Json, request.Body, attemptCts, gateway.Upstream.StreamIdleTimeout, time, stateful, watch, aborted, firstChunk, firstRead).ConfigureAwait(false);
@@ -594,7 +591,7 @@ internal sealed partial class GatewayForwarder(
         {
             if (outstandingOwned)
             {
-                state.Outstanding.End(outstanding, updater.Now, answered: false);
+                updater.OnAttemptEnded(state, outstanding);
             }
             if (firstChunk is not null)
             {
@@ -609,8 +606,7 @@ internal sealed partial class GatewayForwarder(
     /// </summary>
     private (AttemptOutcome, ForwardResult) LostRace(BackendState state, Activity? activity, string backend, long started)
     {
-        updater.OnAbandoned(state);
-        state.FirstBytes.Record(time.GetElapsedTime(started));
+        updater.OnLostRace(state, time.GetElapsedTime(started));
         telemetry.AttemptEnded(activity, backend, AttemptOutcomes.HedgeLost, 0, retried: false);
         return (AttemptOutcome.Lost, default);
     }
@@ -704,7 +700,7 @@ internal sealed partial class GatewayForwarder(
     {
         var tokens = ReadLong(response.Headers, "x-ratelimit-remaining-tokens");
         var requests = ReadLong(response.Headers, "x-ratelimit-remaining-requests");
-        candidate.Capacity.Observe(tokens, requests, updater.Now);
+        updater.OnRemainingCapacity(candidate.Capacity, tokens, requests);
     }
 
     private static long ReadLong(HttpResponseHeaders headers, string name)
@@ -725,7 +721,7 @@ internal sealed partial class GatewayForwarder(
     /// A stream's outstanding attempt, ended by its first body byte (which also feeds the backend's time to first
     /// byte); <see cref="Deadline"/> is the adaptive first-byte deadline from the attempt's start, zero when none applies.
     /// </summary>
-    private readonly record struct FirstByteWatch(BackendState? State, OutstandingAttempt Attempt, long StartedTimestamp, TimeSpan Deadline, double Smoothing);
+    private readonly record struct FirstByteWatch(BackendStateUpdater? Updater, BackendState? State, OutstandingAttempt Attempt, long StartedTimestamp, TimeSpan Deadline, double Smoothing);
 
     /// <summary>
     /// Copies the body with a pooled buffer, reading <c>usage</c> on the way: from the SSE usage chunk (removed
@@ -799,8 +795,7 @@ internal sealed partial class GatewayForwarder(
                     {
                         // The backend answered: no longer outstanding, and its time to first byte is known.
                         watching = false;
-                        watch.State!.Outstanding.End(watch.Attempt, time.GetUtcNow().UtcTicks, answered: true);
-                        watch.State.RecordFirstByte(time.GetElapsedTime(watch.StartedTimestamp), watch.Smoothing);
+                        watch.Updater!.OnFirstByte(watch.State!, watch.Attempt, time.GetElapsedTime(watch.StartedTimestamp), watch.Smoothing);
                     }
                     try
                     {
@@ -849,7 +844,7 @@ internal sealed partial class GatewayForwarder(
         {
             if (watching)
             {
-                watch.State!.Outstanding.End(watch.Attempt, time.GetUtcNow().UtcTicks, answered: false);
+                watch.Updater!.OnAttemptEnded(watch.State!, watch.Attempt);
             }
             ArrayPool<byte>.Shared.Return(buffer);
             if (tail is not null)

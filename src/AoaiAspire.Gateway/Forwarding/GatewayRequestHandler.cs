@@ -14,10 +14,10 @@ namespace AoaiAspire.Gateway.Forwarding;
 
 /// <summary>
 /// A request the gateway refuses itself: the status and Azure OpenAI error code and message the caller gets, the
-/// reason counted in telemetry, and the deployment when one is known. Built only when refusing, so the path of an
-/// admitted request allocates nothing for it.
+/// reason counted in telemetry, the deployment when one is known, and the body member at fault (Azure OpenAI's
+/// <c>param</c>) when one is. Built only when refusing, so the path of an admitted request allocates nothing for it.
 /// </summary>
-internal readonly record struct Rejection(int Status, string Code, string Message, string Reason, TimeSpan? RetryAfter = null, string? Deployment = null)
+internal readonly record struct Rejection(int Status, string Code, string Message, string Reason, TimeSpan? RetryAfter = null, string? Deployment = null, string? Param = null)
 {
     /// <summary>The caller went away while the body was read: nothing to answer, nothing to count.</summary>
     public static readonly Rejection CallerGone = new(0, "", "", "");
@@ -31,8 +31,9 @@ internal readonly record struct Rejection(int Status, string Code, string Messag
 /// 1. route: api-version and method for the path;
 /// 2. authenticate: the gateway key (never sent upstream, see HeaderRules), then the consumer's concurrency limit;
 /// 3. operation: a known operation with the content type it takes;
-/// 4. read and parse: the body buffered within the limit, its JSON scanned once (<see cref="RequestInfo"/>);
+/// 4. read and parse: the body buffered within the limit, its JSON scanned once and checked (<see cref="RequestInfo"/>);
 /// 5. resolve: the deployment's route and the consumer's right to call it (and, for Responses, the owner of a named object);
+///    a body refused in step 4 is answered here, after a 404 or 403 (Azure OpenAI's order), or in step 4 when no deployment is known;
 /// 6. admit: the consumer's quota charged with the estimate;
 /// 7. forward: <see cref="GatewayForwarder"/>, which holds the request in the admission queue when no backend can take it
 ///    yet but one will within the consumer's patience (<see cref="AdmissionQueue"/>);
@@ -123,16 +124,23 @@ internal sealed class GatewayRequestHandler(
         }
         using (body)
         {
-            if (Parse(body, isJson, deployment, out var info) is { } badBody)
+            var badBody = Parse(body, isJson, operation, deployment, out var info);
+            if (badBody is { } unreadableBody && (unreadableBody.Param == "model" || (deployment ?? info.Model) is null))
             {
-                await RejectAsync(context, badBody).ConfigureAwait(false);
+                await RejectAsync(context, unreadableBody).ConfigureAwait(false);
                 return;
             }
 
-            // 5. Resolve.
+            // 5. Resolve. As on Azure OpenAI, an unknown deployment (404) or one the key may not call (403) is said before
+            // a member of the wrong type (400); either way nothing has been charged or sent yet.
             if (Resolve(deployment ?? info.Model!, consumer, out var route) is { } unresolved)
             {
                 await RejectAsync(context, unresolved).ConfigureAwait(false);
+                return;
+            }
+            if (badBody is { } wrongMember)
+            {
+                await RejectAsync(context, wrongMember with { Deployment = route.Name }).ConfigureAwait(false);
                 return;
             }
             // Responses: the backend that holds a named previous response or conversation must serve it.
@@ -304,8 +312,11 @@ internal sealed class GatewayRequestHandler(
         return (body, null);
     }
 
-    /// <summary>Step 4, continued: the JSON body scanned once for what the gateway needs, and checked.</summary>
-    private static Rejection? Parse(in BufferedBody body, bool isJson, string? deployment, out RequestInfo info)
+    /// <summary>
+    /// Step 4, continued: the JSON body scanned once for what the gateway needs, and checked: wrong types of the members it
+    /// reads or walks are refused here, before any backend or quota is spent (README "Bad input", docs/bad-input.md).
+    /// </summary>
+    private static Rejection? Parse(in BufferedBody body, bool isJson, string operation, string? deployment, out RequestInfo info)
     {
         info = default;
         if (!isJson)
@@ -316,9 +327,9 @@ internal sealed class GatewayRequestHandler(
         {
             return new Rejection(StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, "The request body is empty.", "bad_request");
         }
-        return RequestInfo.TryParse(body.Span, needModel: deployment is null, out info, out var error)
+        return RequestInfo.TryParse(body.Span, RequestInfo.KindOf(operation), needModel: deployment is null, out info, out var error, out var param)
             ? null
-            : new Rejection(StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, error!, "bad_request");
+            : new Rejection(StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, error!, "bad_request", Param: param);
     }
 
     /// <summary>Step 5: the deployment's route, and the consumer's right to call it.</summary>
@@ -377,6 +388,6 @@ internal sealed class GatewayRequestHandler(
             return Task.CompletedTask;
         }
         telemetry.Rejected(rejection.Reason, rejection.Deployment);
-        return GatewayErrors.WriteAsync(context, rejection.Status, rejection.Code, rejection.Message, rejection.RetryAfter);
+        return GatewayErrors.WriteAsync(context, rejection.Status, rejection.Code, rejection.Message, rejection.RetryAfter, rejection.Param);
     }
 }

@@ -1,5 +1,5 @@
 using AoaiAspire.Gateway.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using Microsoft.Extensions.Options;
 
 namespace AoaiAspire.Gateway.LoadBalancing;
@@ -101,7 +101,7 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy, IOptionsMonit
                 return -1;
             }
             var picked = available[choice];
-            if (route.Candidates[picked].State.TryBeginAttempt(now))
+            if (BackendStateUpdater.TryBeginAttempt(route.Candidates[picked].State, now))
             {
                 return picked;
             }

@@ -7,7 +7,7 @@ using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
 using AoaiAspire.Gateway.Errors;
 using AoaiAspire.Gateway.Forwarding;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Gateway.Quotas;
 using AoaiAspire.Gateway.Telemetry;
@@ -398,7 +398,6 @@ internal sealed partial class RealtimeConnector(
             }
             if (status == StatusCodes.Status429TooManyRequests)
             {
-                candidate.Capacity.Exhausted(updater.Now);
                 updater.OnThrottled(state, route.Name, RetryAfterOf(headers));
                 telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.Throttled, status, retried: true);
                 return (null, false);

@@ -238,7 +238,7 @@ internal sealed class ResponsesCall
                 wait).ConfigureAwait(false);
             return new NoBackend(AllThrottled: true, at);
         }
-        var reason = state.Circuit != Health.CircuitState.Closed ? "its circuit is open after repeated failures"
+        var reason = state.Circuit != Availability.CircuitState.Closed ? "its circuit is open after repeated failures"
             : state.ProbeVerdict is not HealthStatus.Healthy and not HealthStatus.Unknown ? $"the health probe reports it {state.ProbeVerdict}"
             : "it failed or did not answer";
         await GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, StatefulErrorCodes.OwnerUnavailable,

@@ -1,5 +1,5 @@
 using AoaiAspire.Gateway.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 
 namespace AoaiAspire.Gateway.Status;
 

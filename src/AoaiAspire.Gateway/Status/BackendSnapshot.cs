@@ -1,7 +1,7 @@
 using System.Text.Json.Serialization;
 using AoaiAspire.Backends.Configuration;
 using AoaiAspire.Gateway.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.Tokens;
 
 namespace AoaiAspire.Gateway.Status;
@@ -67,8 +67,7 @@ internal static class BackendSnapshot
         {
             throttledUntil = state.ProbeVerdictUntil;
         }
-        var probeDown = verdict.IsDown()
-            && state.ProbeVerdictValidUntil > now;
+        var probeDown = state.ProbeSaysDown(now);
         var summary =
             circuit == CircuitState.Open && circuitOpenUntil > now ? BackendStateNames.CircuitOpen
             : probeDown ? BackendStateNames.ProbeDown

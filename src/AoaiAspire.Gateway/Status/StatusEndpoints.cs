@@ -7,7 +7,7 @@ namespace AoaiAspire.Gateway.Status;
 /// <summary>
 /// The operator's view: <c>GET /admin/backends</c>, <c>GET /admin/usage</c> (JSON, admin key) and the
 /// <c>/status</c> page that polls them. All cold paths; the request path only raises
-/// <see cref="Health.BackendStateUpdater.Changed"/>, which <see cref="BackendEventLog"/> records. See docs/status-page.md.
+/// <see cref="Availability.BackendStateUpdater.Changed"/>, which <see cref="BackendEventLog"/> records. See docs/status-page.md.
 /// </summary>
 internal static class StatusEndpoints
 {

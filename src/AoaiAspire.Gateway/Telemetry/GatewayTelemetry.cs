@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 
 namespace AoaiAspire.Gateway.Telemetry;
 

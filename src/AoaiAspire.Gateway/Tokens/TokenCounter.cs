@@ -1,41 +1,24 @@
 using System.Buffers;
 using System.Text.Json;
-using Microsoft.ML.Tokenizers;
+using AoaiAspire.Backends.Tokens;
 
 namespace AoaiAspire.Gateway.Tokens;
 
 /// <summary>
-/// Real token counts with the o200k_base tiktoken vocabulary of the gpt-4o family (Microsoft.ML.Tokenizers; the
-/// vocabulary ships in its data package, nothing is downloaded). Used where no <c>usage</c> comes back (a stream
-/// whose caller refused it), never for admission: see README "Tokens" for what it costs per request.
+/// Real token counts (<see cref="O200kTokens"/>, the o200k_base vocabulary of the gpt-4o family) of a request's
+/// prompt. Used where no <c>usage</c> comes back (a stream whose caller refused it), never for admission: see README
+/// "Tokens" for what it costs per request.
 /// </summary>
 internal static class TokenCounter
 {
     /// <summary>Framing tokens that prime every chat reply, as OpenAI's counting guide gives.</summary>
     public const int TokensPerReply = 3;
 
-    private static readonly TiktokenTokenizer Tokenizer = TiktokenTokenizer.CreateForModel("gpt-4o");
-
     /// <summary>Tokens of <paramref name="text"/>.</summary>
-    public static int Count(ReadOnlySpan<char> text)
-    {
-        var tokens = 0;
-        while (text.Length > SliceLength)
-        {
-            var cut = text[..SliceLength].LastIndexOf(' ');
-            cut = cut > 0 ? cut : SliceLength;
-            tokens += Tokenizer.CountTokens(text[..cut]);
-            text = text[cut..];
-        }
-        return tokens + (text.IsEmpty ? 0 : Tokenizer.CountTokens(text));
-    }
-
-    /// <summary>Longer texts are counted in slices (cut after a space when there is one): BPE on one huge word is quadratic.</summary>
-    private const int SliceLength = 4096;
+    public static int Count(ReadOnlySpan<char> text) => O200kTokens.Count(text);
 
     /// <summary>The largest request body whose prompt is counted for real (256 KiB); larger ones keep the estimate.</summary>
     public const int MaxCountedBodyBytes = 256 * 1024;
-
 
     /// <summary>
     /// Prompt tokens of a chat or completions request body: the text of each message's <c>content</c> (a string or

@@ -40,12 +40,21 @@ internal sealed record InferenceRequest(
             : (int)Math.Min(int.MaxValue, PromptTokens + ((long)(MaxTokens ?? defaultMaxTokensCharge) * ChargedChoices));
 
     /// <summary>Reads the body; returns null with an error message when it is not a request the operation accepts.</summary>
-    public static InferenceRequest? Parse(Operation operation, JsonElement body, out string? error)
+    public static InferenceRequest? Parse(Operation operation, JsonElement body, out string? error) => Parse(operation, body, out error, out _);
+
+    /// <summary>Reads the body; returns null with an error message, and the member at fault when one is, when it is not a request the operation accepts.</summary>
+    public static InferenceRequest? Parse(Operation operation, JsonElement body, out string? error, out string? param)
     {
         error = null;
+        param = null;
         if (body.ValueKind != JsonValueKind.Object)
         {
             error = "The request body must be a JSON object.";
+            return null;
+        }
+        if (RequestChecks.Check(operation, body) is { } wrong)
+        {
+            (error, param) = wrong;
             return null;
         }
 

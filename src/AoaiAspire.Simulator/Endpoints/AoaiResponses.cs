@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
+using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Simulator.RateLimiting;
 using Microsoft.AspNetCore.Http;
 
@@ -40,8 +41,7 @@ internal static class AoaiResponses
     {
         var seconds = WholeSeconds(retryAfter);
         var headers = context.Response.Headers;
-        headers["retry-after"] = seconds.ToString(CultureInfo.InvariantCulture);
-        headers["retry-after-ms"] = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture);
+        RetryAfter.Write(headers, retryAfter);
         headers["x-ratelimit-reset-tokens"] = WholeSeconds(decision.ResetTokens).ToString(CultureInfo.InvariantCulture);
         headers["x-ratelimit-reset-requests"] = WholeSeconds(decision.ResetRequests).ToString(CultureInfo.InvariantCulture);
         WriteRemainingHeaders(context, decision);
@@ -53,20 +53,22 @@ internal static class AoaiResponses
         return WriteErrorAsync(context, StatusCodes.Status429TooManyRequests, "429", message);
     }
 
-    /// <summary>Writes <c>{"error":{"code":…,"message":…}}</c>.</summary>
-    public static async Task WriteErrorAsync(HttpContext context, int status, string code, string message)
+    public const string DeploymentNotFoundMessage =
+        "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.";
+
+    /// <summary>A 404 <c>DeploymentNotFound</c>, as Azure OpenAI answers for a deployment the account does not have.</summary>
+    public static Task WriteDeploymentNotFoundAsync(HttpContext context)
+        => WriteErrorAsync(context, StatusCodes.Status404NotFound, "DeploymentNotFound", DeploymentNotFoundMessage);
+
+    /// <summary>Writes <c>{"error":{"code":…,"message":…}}</c>; with <paramref name="param"/>, also <c>param</c> and <c>"type":"invalid_request_error"</c>, as Azure OpenAI names a member at fault.</summary>
+    public static async Task WriteErrorAsync(HttpContext context, int status, string code, string message, string? param = null)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(buffer))
         {
-            writer.WriteStartObject();
-            writer.WriteStartObject("error");
-            writer.WriteString("code", code);
-            writer.WriteString("message", message);
-            writer.WriteEndObject();
-            writer.WriteEndObject();
+            AoaiError.Write(writer, code, message, param);
         }
 
         context.Response.ContentLength = buffer.WrittenCount;
@@ -87,5 +89,5 @@ internal static class AoaiResponses
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, cancellationToken);
     }
 
-    internal static long WholeSeconds(TimeSpan value) => Math.Max(1, (long)Math.Ceiling(value.TotalSeconds));
+    internal static long WholeSeconds(TimeSpan value) => RetryAfter.WholeSeconds(value);
 }

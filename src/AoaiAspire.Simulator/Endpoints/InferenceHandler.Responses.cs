@@ -57,8 +57,7 @@ internal sealed partial class InferenceHandler
             }
             if (!account.Deployments.TryGetValue(deploymentName, out var deployment))
             {
-                await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status404NotFound, "DeploymentNotFound",
-                    "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.");
+                await AoaiResponses.WriteDeploymentNotFoundAsync(context);
                 return;
             }
             deployment.Stats.OnRequest();
@@ -410,6 +409,11 @@ internal sealed partial class InferenceHandler
             return false;
         }
 
+        if (RequestChecks.Sampling(body) is { } sampling)
+        {
+            (error, param) = sampling;
+            return false;
+        }
         string? instructions = null;
         if (body.TryGetProperty("instructions", out var i) && i.ValueKind != JsonValueKind.Null)
         {

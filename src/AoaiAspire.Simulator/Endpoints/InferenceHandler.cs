@@ -105,8 +105,7 @@ internal sealed partial class InferenceHandler(AccountDirectory accounts, ILogge
 
             if (!account.Deployments.TryGetValue(deploymentName, out var deployment))
             {
-                await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status404NotFound, "DeploymentNotFound",
-                    "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.");
+                await AoaiResponses.WriteDeploymentNotFoundAsync(context);
                 return;
             }
 
@@ -120,9 +119,10 @@ internal sealed partial class InferenceHandler(AccountDirectory accounts, ILogge
 
             InferenceRequest? request;
             string? error;
+            string? param = null;
             try
             {
-                request = InferenceRequest.Parse(operation, body, out error);
+                request = InferenceRequest.Parse(operation, body, out error, out param);
             }
             catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
             {
@@ -132,7 +132,7 @@ internal sealed partial class InferenceHandler(AccountDirectory accounts, ILogge
             }
             if (request is null)
             {
-                await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequest", error!);
+                await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequest", error!, param);
                 return;
             }
 

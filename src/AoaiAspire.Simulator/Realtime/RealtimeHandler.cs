@@ -50,8 +50,7 @@ internal sealed class RealtimeHandler(InferenceHandler inference, ILogger logger
         }
         if (!account.Deployments.TryGetValue(name, out var deployment))
         {
-            await AoaiResponses.WriteErrorAsync(context, StatusCodes.Status404NotFound, "DeploymentNotFound",
-                "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.");
+            await AoaiResponses.WriteDeploymentNotFoundAsync(context);
             return;
         }
         deployment.Stats.OnRequest();

@@ -1,6 +1,6 @@
 using AoaiAspire.Gateway.Admission;
 using AoaiAspire.Gateway.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.LoadBalancing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;

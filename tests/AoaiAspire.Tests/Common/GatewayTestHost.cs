@@ -28,28 +28,14 @@ internal sealed class GatewayTestHost : IAsyncDisposable
 
     public static async Task<GatewayTestHost> StartAsync(IDictionary<string, string?> settings, string environment = "Production", Action<IServiceCollection>? configureServices = null, ILoggerProvider? logs = null)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
-        {
-            EnvironmentName = environment,
-            ApplicationName = typeof(GatewayServiceCollectionExtensions).Assembly.GetName().Name,
-        });
-        builder.Configuration.Sources.Clear();
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
+        var builder = LoopbackApp.CreateBuilder(settings, environment, typeof(GatewayServiceCollectionExtensions).Assembly.GetName().Name!, settingsOnly: true, logs);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        if (logs is not null)
-        {
-            builder.Logging.AddProvider(logs);
-        }
         builder.AddServiceDefaults();
         builder.AddGateway();
         configureServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapGatewayPipeline();
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new GatewayTestHost(app, new Uri(address));
+        return new GatewayTestHost(app, await LoopbackApp.ListenAsync(app));
     }
 
     /// <summary>Settings for backends in front of simulated accounts: name → (endpoint, api key, priority).</summary>

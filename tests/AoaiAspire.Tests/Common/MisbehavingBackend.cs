@@ -35,9 +35,7 @@ internal sealed class MisbehavingBackend : IAsyncDisposable
 
     public static async Task<MisbehavingBackend> StartAsync(Misbehaviour misbehaviour)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
+        var builder = LoopbackApp.CreateBuilder(slim: true);
         var app = builder.Build();
         app.Run(async context =>
         {
@@ -69,9 +67,8 @@ internal sealed class MisbehavingBackend : IAsyncDisposable
             await Task.Delay(TimeSpan.FromMilliseconds(200));
             context.Abort();
         });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new MisbehavingBackend(app, new Uri(address));
+        var address = await LoopbackApp.ListenAsync(app);
+        return new MisbehavingBackend(app, address);
     }
 
     public async ValueTask DisposeAsync()

@@ -29,9 +29,7 @@ internal sealed class RecordingBackend : IAsyncDisposable
     /// <param name="status">What it answers: 200 with the completion, or this status with an AOAI-shaped error.</param>
     public static async Task<RecordingBackend> StartAsync(int status = 200)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
+        var builder = LoopbackApp.CreateBuilder(slim: true);
         var app = builder.Build();
         RecordingBackend? self = null;
         app.Run(async context =>
@@ -54,9 +52,8 @@ internal sealed class RecordingBackend : IAsyncDisposable
             }
             await context.Response.WriteAsync("""{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}""");
         });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        self = new RecordingBackend(app, new Uri(address));
+        var address = await LoopbackApp.ListenAsync(app);
+        self = new RecordingBackend(app, address);
         return self;
     }
 

@@ -1,7 +1,7 @@
 using AoaiAspire.Backends.State;
 using AoaiAspire.Backends.Configuration;
 using AoaiAspire.Gateway.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Tests.Common;
 

@@ -1,3 +1,4 @@
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Tests.Common;
 

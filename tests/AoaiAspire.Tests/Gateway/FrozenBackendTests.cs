@@ -132,9 +132,7 @@ public sealed class FrozenBackendTests
 
         public static async Task<SilentStream> StartAsync()
         {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Logging.ClearProviders();
+            var builder = LoopbackApp.CreateBuilder(slim: true);
             var app = builder.Build();
             var self = new SilentStream(app);
             app.Run(async context =>
@@ -152,8 +150,7 @@ public sealed class FrozenBackendTests
                 {
                 }
             });
-            await app.StartAsync();
-            self.Endpoint = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+            self.Endpoint = await LoopbackApp.ListenAsync(app);
             return self;
         }
 

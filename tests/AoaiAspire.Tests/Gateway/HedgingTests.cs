@@ -166,7 +166,7 @@ public sealed class HedgingTests
         var clock = TestClock.Create();
         var options = new GatewayOptions { Hedging = new HedgingOptions { Deployments = ["chat"], MaxShare = 0.25, MaxExtraTokensPerMinute = 100 } };
         var hedger = new Hedger(new StaticOptionsMonitor(options), clock, new TestMeterFactory());
-        var state = new AoaiAspire.Gateway.Health.BackendState(new AoaiAspire.Backends.Configuration.BackendDefinition("b", new Uri("http://127.0.0.1:1/"), "local", 1, 1, "key", new Dictionary<string, string> { ["chat"] = "chat" }));
+        var state = new AoaiAspire.Gateway.Availability.BackendState(new AoaiAspire.Backends.Configuration.BackendDefinition("b", new Uri("http://127.0.0.1:1/"), "local", 1, 1, "key", new Dictionary<string, string> { ["chat"] = "chat" }));
 
         for (var i = 0; i < 8; i++)
         {
@@ -191,7 +191,7 @@ public sealed class HedgingTests
     {
         var options = new GatewayOptions { Hedging = new HedgingOptions { Deployments = ["chat"], Percentile = 0.5, MinSamples = 4, MinDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(300) } };
         var hedger = new Hedger(new StaticOptionsMonitor(options), TestClock.Create(), new TestMeterFactory());
-        var state = new AoaiAspire.Gateway.Health.BackendState(new AoaiAspire.Backends.Configuration.BackendDefinition("b", new Uri("http://127.0.0.1:1/"), "local", 1, 1, "key", new Dictionary<string, string> { ["chat"] = "chat" }));
+        var state = new AoaiAspire.Gateway.Availability.BackendState(new AoaiAspire.Backends.Configuration.BackendDefinition("b", new Uri("http://127.0.0.1:1/"), "local", 1, 1, "key", new Dictionary<string, string> { ["chat"] = "chat" }));
 
         Assert.True(hedger.TryPlan("chat", state, out var delay));
         Assert.Equal(TimeSpan.FromMilliseconds(300), delay); // no samples: the maximum

@@ -80,4 +80,46 @@ public sealed class RequestInfoTests
         var json = "{\"a\":" + new string('[', 200) + new string(']', 200) + "}";
         Assert.False(Parse(json).Ok);
     }
+
+    [Theory]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"},{"role":1}]}""", "messages[1].role")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"max_completion_tokens":"5"}""", "max_completion_tokens")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"max_completion_tokens":200000}""", "max_completion_tokens")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":1}}""", "stream_options.include_usage")]
+    public void TryParse_ChatWrongMember_NamesItsParam(string json, string param)
+    {
+        Assert.False(RequestInfo.TryParse(Encoding.UTF8.GetBytes(json), RequestKind.Chat, false, out _, out var error, out var named));
+        Assert.Equal(param, named);
+        Assert.Contains($"'{param}'", error);
+    }
+
+    [Fact]
+    public void TryParse_ChatChecks_CountTheSameTextAsBefore()
+    {
+        // The checks read role and content as values; their text must still be counted once, as any string in 'messages'.
+        var json = Encoding.UTF8.GetBytes("""{"messages":[{"role":"user","content":"hello there"},{"role":"assistant","content":[{"type":"text","text":"hi"}]}]}""");
+        Assert.True(RequestInfo.TryParse(json, RequestKind.Chat, false, out var chat, out var error, out _), error);
+        Assert.True(RequestInfo.TryParse(json, false, out var any, out _));
+        Assert.Equal(any.PromptBytes, chat.PromptBytes);
+        Assert.Equal(any.PromptItems, chat.PromptItems);
+        Assert.Equal("user".Length + "hello there".Length + "assistant".Length + "text".Length + "hi".Length, chat.PromptBytes);
+    }
+
+    [Fact]
+    public void TryParse_ValidChatBody_AllocatesNothing()
+    {
+        var json = Encoding.UTF8.GetBytes("""
+            {"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"hi"}]},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"c","content":"ok"}],
+            "temperature":0.7,"top_p":1,"presence_penalty":0,"frequency_penalty":-0.5,"max_tokens":64,"n":1,"stream":true,"stream_options":{"include_usage":true}}
+            """);
+        Assert.True(RequestInfo.TryParse(json, RequestKind.Chat, false, out _, out var error, out _), error);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            RequestInfo.TryParse(json, RequestKind.Chat, false, out _, out _, out _);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }

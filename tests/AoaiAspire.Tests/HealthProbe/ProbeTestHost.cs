@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging;
 
 namespace AoaiAspire.Tests.HealthProbe;
 
-/// <summary>A real health probe on a free loopback port, wired as its Program.cs, configured from a dictionary.</summary>
+/// <summary>A real health probe on a free loopback port, started by its own start-up code, configured from a dictionary.</summary>
 internal sealed class ProbeTestHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -29,34 +29,17 @@ internal sealed class ProbeTestHost : IAsyncDisposable
     public static async Task<ProbeTestHost> StartAsync(IDictionary<string, string?> settings, ILoggerProvider? logs = null)
     {
         var app = Build(settings, logs);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new ProbeTestHost(app, new Uri(address));
+        return new ProbeTestHost(app, await LoopbackApp.ListenAsync(app));
     }
 
     public static WebApplication Build(IDictionary<string, string?> settings, ILoggerProvider? logs = null)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
-        {
-            EnvironmentName = "Production",
-            ApplicationName = typeof(HealthProbeExtensions).Assembly.GetName().Name,
-        });
-        builder.Configuration.Sources.Clear();
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        if (logs is not null)
-        {
-            builder.Logging.AddProvider(logs);
-        }
+        // The probe's own start-up (HealthProbeExtensions, as Program.cs calls it), on a free port.
+        var builder = LoopbackApp.CreateBuilder(settings, applicationName: typeof(HealthProbeExtensions).Assembly.GetName().Name!, settingsOnly: true, logs: logs);
         builder.AddServiceDefaults();
-        builder.AddHealthProbeOptions();
-        AoaiAspire.Backends.Redis.SharedRedisExtensions.AddSharedBackendState(builder, tracing: false);
-        builder.AddBackendProbing();
-        builder.AddProbeHealthCheck();
+        builder.AddHealthProbe();
         var app = builder.Build();
-        app.MapDefaultEndpoints();
-        app.MapProbeStatus();
+        app.MapHealthProbe();
         return app;
     }
 

@@ -9,7 +9,7 @@ public sealed class ResponsesBadInputTests
 {
     public static TheoryData<string, string> WrongTypes => new()
     {
-        { """{"model":"assistant","input":5}""", "'messages', 'prompt' and 'input'" },
+        { """{"model":"assistant","input":5}""", "'input' must be a string or an array" },
         { """{"model":"assistant","input":"x","previous_response_id":5}""", "'previous_response_id' must be a string" },
         { """{"model":"assistant","input":"x","conversation":5}""", "'conversation' must be" },
         { """{"model":"assistant","input":"x","conversation":{"id":7}}""", "'conversation.id' must be a string" },

@@ -61,7 +61,7 @@ public sealed class TelemetryTests
 
         (await client.GetAsync("/ping")).EnsureSuccessStatusCode();
 
-        await TestWait.UntilAsync(() => collector.Count("/v1/traces") > 0, Deadline, "a trace export POST");
+        await Wait.UntilAsync(() => collector.Count("/v1/traces") > 0, Deadline, "a trace export POST");
         Assert.All(collector.ContentTypes, t => Assert.Equal("application/x-protobuf", t));
     }
 
@@ -106,7 +106,7 @@ public sealed class TelemetryTests
         (await client.GetAsync("/alive")).EnsureSuccessStatusCode();
         (await client.GetAsync("/ping")).EnsureSuccessStatusCode();
 
-        await TestWait.UntilAsync(() => recorded.Contains("/ping"), Deadline, "the /ping activity");
+        await Wait.UntilAsync(() => recorded.Contains("/ping"), Deadline, "the /ping activity");
         Assert.DoesNotContain("/health", recorded);
         Assert.DoesNotContain("/alive", recorded);
     }

@@ -1,6 +1,6 @@
 using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.Status;
 using AoaiAspire.Gateway.Tokens;
 using AoaiAspire.Tests.Common;

@@ -25,6 +25,15 @@ public sealed class EstimateAccuracyTests(ITestOutputHelper output)
     /// <summary>The overhead bench's request (bench/AoaiAspire.Bench/LoadGeneration/ChatRequest.cs, max_tokens 16).</summary>
     private const string BenchBody = """{"messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":16}""";
 
+    /// <summary>A typical chat call: a system prompt, a short history, sampling parameters, a tool (RequestInfo checks most of these members).</summary>
+    private const string TypicalChatBody = """
+        {"messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},
+        {"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"Paris."},
+        {"role":"user","content":[{"type":"text","text":"And of Italy?"}]}],
+        "temperature":0.7,"top_p":1,"presence_penalty":0,"frequency_penalty":0.5,"max_tokens":64,"n":1,"stream":false,"user":"u-42",
+        "tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}]}
+        """;
+
     [Fact]
     public async Task PromptEstimateStaysCloseToTheRealCount()
     {
@@ -56,24 +65,31 @@ public sealed class EstimateAccuracyTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// What each count costs on the overhead bench's request body (no assertion on time: README "Tokens" quotes the
+    /// What each count costs on the overhead bench's request body and on a typical chat body (no assertion on time: README "Tokens" quotes the
     /// output). The estimate is what admission pays per request; the real count is what a stream without usage pays once.
     /// </summary>
-    [Fact]
-    public void EstimateAndRealCountCostsArePrinted()
+    [Theory]
+    [InlineData("bench")]
+    [InlineData("typical-chat")]
+    public void EstimateAndRealCountCostsArePrinted(string bodyName)
     {
-        var body = Encoding.UTF8.GetBytes(BenchBody);
-        const int Iterations = 20_000;
+        var body = Encoding.UTF8.GetBytes(bodyName == "bench" ? BenchBody : TypicalChatBody);
+        const int Iterations = 2_000;
         long estimate = 0, real = 0;
-        for (var i = 0; i < 2_000; i++)
+        // Warm up long enough for tiered compilation to reach its optimised code (its background delay is 100 ms),
+        // after the tokenizer's first call (which loads its vocabulary).
+        real += TokenCounter.PromptTokens(body)!.Value;
+        var warmUp = System.Diagnostics.Stopwatch.StartNew();
+        while (warmUp.ElapsedMilliseconds < 500)
         {
-            RequestInfo.TryParse(body, false, out var warm, out _);
+            RequestInfo.TryParse(body, RequestKind.Chat, false, out var warm, out _, out _);
             estimate += TokenEstimator.PromptTokens(warm);
             real += TokenCounter.PromptTokens(body)!.Value;
         }
+        // As the gateway parses a chat request: with the chat checks (messages, roles, content, sampling numbers).
         var (estimateNs, estimateBytes) = Measure(() =>
         {
-            RequestInfo.TryParse(body, false, out var info, out _);
+            RequestInfo.TryParse(body, RequestKind.Chat, false, out var info, out _, out _);
             estimate += TokenEstimator.PromptTokens(info);
         });
         var (realNs, realBytes) = Measure(() => real += TokenCounter.PromptTokens(body)!.Value);
@@ -83,16 +99,26 @@ public sealed class EstimateAccuracyTests(ITestOutputHelper output)
         output.WriteLine($"ratio real/estimate: {realNs / estimateNs:F1}x time");
         Assert.True(estimate > 0 && real > 0);
 
+        // The fastest of 50 short rounds: on a shared machine the slower rounds measure the neighbours (a short round fits in a time slice).
         static (double Ns, double Bytes) Measure(Action action)
         {
-            var allocated = GC.GetAllocatedBytesForCurrentThread();
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            for (var i = 0; i < Iterations; i++)
+            var best = (Ns: double.MaxValue, Bytes: 0.0);
+            for (var round = 0; round < 50; round++)
             {
-                action();
+                var allocated = GC.GetAllocatedBytesForCurrentThread();
+                var watch = System.Diagnostics.Stopwatch.StartNew();
+                for (var i = 0; i < Iterations; i++)
+                {
+                    action();
+                }
+                watch.Stop();
+                var ns = watch.Elapsed.TotalNanoseconds / Iterations;
+                if (ns < best.Ns)
+                {
+                    best = (ns, (GC.GetAllocatedBytesForCurrentThread() - allocated) / (double)Iterations);
+                }
             }
-            watch.Stop();
-            return (watch.Elapsed.TotalNanoseconds / Iterations, (GC.GetAllocatedBytesForCurrentThread() - allocated) / (double)Iterations);
+            return best;
         }
 
         static RequestInfo Info(byte[] body)

@@ -1,6 +1,6 @@
 using AoaiAspire.Backends.Configuration;
 
-namespace AoaiAspire.Gateway.Health;
+namespace AoaiAspire.Gateway.Availability;
 
 internal enum CircuitState
 {
@@ -41,12 +41,12 @@ internal sealed class BackendState
     private long _latencyAt;
     private long _requests, _failures, _throttles, _circuitOpenings;
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LoadBalancing.DeploymentCapacity> _capacity = new(StringComparer.OrdinalIgnoreCase);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DeploymentCapacity> _capacity = new(StringComparer.OrdinalIgnoreCase);
 
     public BackendState(BackendDefinition definition) => Definition = definition;
 
     /// <summary>The rate-limit reading of one of this backend's deployments; kept across configuration reloads.</summary>
-    public LoadBalancing.DeploymentCapacity CapacityOf(string logicalDeployment) => _capacity.GetOrAdd(logicalDeployment, static _ => new());
+    public DeploymentCapacity CapacityOf(string logicalDeployment) => _capacity.GetOrAdd(logicalDeployment, static _ => new());
 
     /// <summary>Until when a "down" probe verdict counts (UTC ticks).</summary>
     public long ProbeVerdictValidUntil => Volatile.Read(ref _probeValidUntil);
@@ -137,27 +137,34 @@ internal sealed class BackendState
     /// Can this backend take a request for <paramref name="deployment"/> at <paramref name="now"/>? Cheap and
     /// lock-free except for an open circuit whose break has ended, where exactly one caller wins the trial (half-open).
     /// </summary>
-    public bool IsAvailable(long now, LoadBalancing.DeploymentCapacity deployment)
+    public bool IsAvailable(long now, DeploymentCapacity deployment)
         => deployment.ThrottledUntil <= now && IsAvailable(now);
 
     /// <summary>The backend as a whole (circuit, probe), whatever its deployments' throttles.</summary>
     public bool IsAvailable(long now)
     {
         var verdict = _probeVerdict;
-        if (verdict.IsDown()
-            && Volatile.Read(ref _probeValidUntil) > now)
-        {
-            return false; // a verdict from a probe that has since gone quiet fades, so it cannot bench a backend forever
-        }
-        if (verdict == HealthStatus.Throttled && Volatile.Read(ref _probeUntil) > now)
+        if (ProbeSaysDown(verdict, now) || ProbeSaysThrottled(verdict, now))
         {
             return false;
         }
         return Volatile.Read(ref _circuitOpenUntil) == 0 || CircuitAllows(now, claim: false);
     }
 
+    /// <summary>
+    /// Does the probe say this backend is down (unreachable, erroring, refusing our credentials) at <paramref name="now"/>?
+    /// A verdict from a probe that has since gone quiet fades (<see cref="ProbeVerdictValidUntil"/>), so it cannot bench
+    /// a backend forever.
+    /// </summary>
+    public bool ProbeSaysDown(long now) => ProbeSaysDown(_probeVerdict, now);
+
+    private bool ProbeSaysDown(HealthStatus verdict, long now) => verdict.IsDown() && Volatile.Read(ref _probeValidUntil) > now;
+
+    /// <summary>The probe met a 429 whose Retry-After has not passed yet.</summary>
+    private bool ProbeSaysThrottled(HealthStatus verdict, long now) => verdict == HealthStatus.Throttled && Volatile.Read(ref _probeUntil) > now;
+
     /// <summary>The time at which this backend may serve <paramref name="deployment"/> again (0 when it is now).</summary>
-    public long AvailableAt(long now, LoadBalancing.DeploymentCapacity deployment)
+    public long AvailableAt(long now, DeploymentCapacity deployment)
     {
         var at = Math.Max(deployment.ThrottledUntil, Volatile.Read(ref _circuitOpenUntil));
         if (_probeVerdict == HealthStatus.Throttled)
@@ -168,13 +175,13 @@ internal sealed class BackendState
     }
 
     /// <summary>True when the only thing keeping the deployment out is a throttle (ours, shared, or the probe's).</summary>
-    public bool IsThrottledOnly(long now, LoadBalancing.DeploymentCapacity deployment)
-        => (deployment.ThrottledUntil > now || (_probeVerdict == HealthStatus.Throttled && Volatile.Read(ref _probeUntil) > now))
+    public bool IsThrottledOnly(long now, DeploymentCapacity deployment)
+        => (deployment.ThrottledUntil > now || ProbeSaysThrottled(_probeVerdict, now))
            && Volatile.Read(ref _circuitOpenUntil) <= now
-           && !(_probeVerdict.IsDown() && Volatile.Read(ref _probeValidUntil) > now);
+           && !ProbeSaysDown(_probeVerdict, now);
 
-    /// <summary>Called once a backend is picked: claims the half-open trial if the circuit needs one.</summary>
-    public bool TryBeginAttempt(long now)
+    /// <summary>Called once a backend is picked (through <see cref="BackendStateUpdater.TryBeginAttempt"/>): claims the half-open trial if the circuit needs one.</summary>
+    internal bool TryBeginAttempt(long now)
     {
         if (Volatile.Read(ref _circuitOpenUntil) != 0 && !CircuitAllows(now, claim: true))
         {
@@ -218,10 +225,12 @@ internal sealed class BackendState
 
     // ---- writes: only BackendStateUpdater calls these ----
 
-    internal bool ExtendThrottle(string logicalDeployment, long until)
+    internal bool ExtendThrottle(string logicalDeployment, long until) => ExtendThrottle(CapacityOf(logicalDeployment), until);
+
+    internal bool ExtendThrottle(DeploymentCapacity deployment, long until)
     {
         Interlocked.Increment(ref _throttles);
-        return CapacityOf(logicalDeployment).ExtendThrottle(until);
+        return deployment.ExtendThrottle(until);
     }
 
     /// <summary>Takes up a throttle another replica published (not counted as our own 429).</summary>

@@ -1,7 +1,7 @@
 using AoaiAspire.Backends.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 
-namespace AoaiAspire.Tests.Gateway;
+namespace AoaiAspire.Tests.Availability;
 
 public sealed class BackendStateTests
 {

@@ -2,7 +2,7 @@ using System.Threading.Channels;
 using AoaiAspire.Backends.State;
 using AoaiAspire.Gateway.Configuration;
 
-namespace AoaiAspire.Gateway.Health;
+namespace AoaiAspire.Gateway.Availability;
 
 /// <summary>
 /// Keeps this replica's backend states in step with the others through <see cref="IBackendStateStore"/>.

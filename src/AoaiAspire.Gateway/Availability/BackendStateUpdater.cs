@@ -1,7 +1,7 @@
 using AoaiAspire.Gateway.Configuration;
 using Microsoft.Extensions.Options;
 
-namespace AoaiAspire.Gateway.Health;
+namespace AoaiAspire.Gateway.Availability;
 
 /// <summary>What changed in a backend's state, for listeners (shared state, telemetry, the status page).</summary>
 internal enum BackendStateChangeKind
@@ -27,8 +27,10 @@ internal enum BackendStateChangeSource
 internal readonly record struct BackendStateChange(string Backend, BackendStateChangeKind Kind, long Until, BackendStateChangeSource Source, string? Deployment = null);
 
 /// <summary>
-/// The one writer of <see cref="BackendState"/>: live-traffic observations (passive), probe verdicts
-/// (active) and changes other replicas published all go through here, so the rules live in one place.
+/// The one writer of a backend's availability (<see cref="BackendState"/>, its <see cref="DeploymentCapacity"/>
+/// per deployment and its <see cref="OutstandingAttempts"/>): live-traffic observations (passive), probe verdicts
+/// (active) and changes other replicas published all go through here, so the rules live in one place. Everything
+/// else (selection, the status page, telemetry) only reads.
 /// </summary>
 internal sealed partial class BackendStateUpdater
 {
@@ -48,7 +50,43 @@ internal sealed partial class BackendStateUpdater
 
     public long Now => _time.GetUtcNow().UtcTicks;
 
-    /// <summary>A 429 for <paramref name="deployment"/> on <paramref name="state"/>: bench that deployment until its Retry-After, capped.</summary>
+    /// <summary>
+    /// Called once a backend is picked: claims the half-open trial if its circuit needs one, and counts the request.
+    /// Static because it needs neither clock nor options, so selection can call it without holding the updater.
+    /// </summary>
+    public static bool TryBeginAttempt(BackendState state, long now) => state.TryBeginAttempt(now);
+
+    /// <summary>
+    /// An attempt on <paramref name="candidate"/> starts: its estimate is charged against what the deployment is known
+    /// to have left, and it is outstanding until <see cref="OnAnswered"/>, <see cref="OnFirstByte"/> or <see cref="OnAttemptEnded"/>.
+    /// </summary>
+    public OutstandingAttempt OnAttemptStarted(BackendCandidate candidate, long estimatedTokens)
+    {
+        candidate.Capacity.Charge(estimatedTokens);
+        return candidate.State.Outstanding.Begin(Now);
+    }
+
+    /// <summary>The backend answered the attempt (its response headers, or a fast failure such as a refused connection).</summary>
+    public void OnAnswered(BackendState state, OutstandingAttempt attempt) => state.Outstanding.End(attempt, Now, answered: true);
+
+    /// <summary>A streaming attempt's first body byte came <paramref name="latency"/> after it started: it has answered.</summary>
+    public void OnFirstByte(BackendState state, OutstandingAttempt attempt, TimeSpan latency, double smoothing)
+    {
+        state.Outstanding.End(attempt, Now, answered: true);
+        state.RecordFirstByte(latency, smoothing);
+    }
+
+    /// <summary>The attempt ended without an answer (a timeout, or the caller went away).</summary>
+    public void OnAttemptEnded(BackendState state, OutstandingAttempt attempt) => state.Outstanding.End(attempt, Now, answered: false);
+
+    /// <summary>A response's <c>x-ratelimit-remaining-tokens</c> / <c>-requests</c> (either may be absent: -1).</summary>
+    public void OnRemainingCapacity(DeploymentCapacity capacity, long remainingTokens, long remainingRequests)
+        => capacity.Observe(remainingTokens, remainingRequests, Now);
+
+    /// <summary>
+    /// A 429 for <paramref name="deployment"/> on <paramref name="state"/>: nothing is left of its minute, and the
+    /// deployment is benched until its Retry-After, capped.
+    /// </summary>
     public long OnThrottled(BackendState state, string deployment, TimeSpan? retryAfter)
     {
         var routing = _options.CurrentValue.Routing;
@@ -62,8 +100,11 @@ internal sealed partial class BackendStateUpdater
         {
             wait = TimeSpan.FromMilliseconds(100);
         }
-        var until = Now + wait.Ticks;
-        if (state.ExtendThrottle(deployment, until))
+        var now = Now;
+        var capacity = state.CapacityOf(deployment);
+        capacity.Exhausted(now);
+        var until = now + wait.Ticks;
+        if (state.ExtendThrottle(capacity, until))
         {
             Log.Throttled(_logger, state.Name, deployment, wait);
             Changed?.Invoke(new(state.Name, BackendStateChangeKind.Throttled, until, BackendStateChangeSource.Local, deployment));
@@ -94,6 +135,16 @@ internal sealed partial class BackendStateUpdater
     }
 
     public void OnAbandoned(BackendState state) => state.AbandonAttempt();
+
+    /// <summary>
+    /// A hedged attempt lost its race (the other backend's first byte came first): abandoned, not a failure, and its
+    /// wait is kept as a lower bound of this backend's time to first byte.
+    /// </summary>
+    public void OnLostRace(BackendState state, TimeSpan waited)
+    {
+        state.AbandonAttempt();
+        state.FirstBytes.Record(waited);
+    }
 
     /// <summary>The health probe's verdict (active health), kept apart from what live traffic shows.</summary>
     public void OnProbeVerdict(BackendState state, HealthStatus verdict, long until, TimeSpan latency, long checkedAt)

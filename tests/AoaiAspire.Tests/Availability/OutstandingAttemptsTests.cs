@@ -1,10 +1,11 @@
 using AoaiAspire.Gateway.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.LoadBalancing;
 using AoaiAspire.Tests.Common;
+using AoaiAspire.Tests.Gateway;
 using Microsoft.Extensions.Options;
 
-namespace AoaiAspire.Tests.Gateway;
+namespace AoaiAspire.Tests.Availability;
 
 /// <summary>In-flight attempts, the overdue rule and the power of two choices, on a clock the test moves.</summary>
 public sealed class OutstandingAttemptsTests

@@ -1,13 +1,14 @@
 using System.Net;
 using AoaiAspire.Gateway.Configuration;
-using AoaiAspire.Gateway.Health;
+using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Tests.HealthProbe;
 using AoaiAspire.Simulator;
 using AoaiAspire.Tests.Common;
+using AoaiAspire.Tests.Gateway;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace AoaiAspire.Tests.Gateway;
+namespace AoaiAspire.Tests.Availability;
 
 /// <summary>Two gateway replicas, three simulated regions and a real redis-server: the replicas act as one.</summary>
 public sealed class SharedStateTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime

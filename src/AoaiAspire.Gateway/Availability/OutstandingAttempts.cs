@@ -1,4 +1,4 @@
-namespace AoaiAspire.Gateway.Health;
+namespace AoaiAspire.Gateway.Availability;
 
 /// <summary>One attempt counted by <see cref="OutstandingAttempts"/>; give it back exactly once.</summary>
 internal readonly record struct OutstandingAttempt(int Slot, long StartedAt);
@@ -7,7 +7,7 @@ internal readonly record struct OutstandingAttempt(int Slot, long StartedAt);
 /// The attempts of one backend (on this replica) that have not answered yet: how many, when the oldest started,
 /// and when the backend last answered. An attempt answers when its response headers arrive, or for a stream its
 /// first body byte, or when it fails fast (a status or a refused connection); timeouts and abandoned attempts
-/// end without answering.
+/// end without answering. Begun and ended only through <see cref="BackendStateUpdater"/>.
 /// </summary>
 /// <remarks>
 /// Lock-free and allocation-free: a count (<see cref="Interlocked"/>) and a fixed array of
@@ -31,7 +31,7 @@ internal sealed class OutstandingAttempts
     public long LastAnsweredAt => Volatile.Read(ref _lastAnsweredAt);
 
     /// <summary>An attempt starts at <paramref name="now"/> (UTC ticks).</summary>
-    public OutstandingAttempt Begin(long now)
+    internal OutstandingAttempt Begin(long now)
     {
         Interlocked.Increment(ref _count);
         var stamp = Math.Max(now, 1);
@@ -46,7 +46,7 @@ internal sealed class OutstandingAttempts
     }
 
     /// <summary>The attempt ended; <paramref name="answered"/> when the backend responded (as opposed to a timeout or a caller who left).</summary>
-    public void End(OutstandingAttempt attempt, long now, bool answered)
+    internal void End(OutstandingAttempt attempt, long now, bool answered)
     {
         if (attempt.Slot >= 0)
         {

@@ -1,10 +1,11 @@
-namespace AoaiAspire.Gateway.LoadBalancing;
+namespace AoaiAspire.Gateway.Availability;
 
 /// <summary>
 /// What one backend deployment has left in its current rate-limit minute: taken from the
 /// <c>x-ratelimit-remaining-tokens</c> / <c>-requests</c> headers of each response, and lowered by the
 /// gateway's own estimate for every request it sends in between, so that bursts are not blind until the
-/// next response. A reading older than the limiter's minute is forgotten.
+/// next response. A reading older than the limiter's minute is forgotten. Written only through
+/// <see cref="BackendStateUpdater"/>; selection reads it.
 /// </summary>
 internal sealed class DeploymentCapacity
 {
@@ -46,7 +47,7 @@ internal sealed class DeploymentCapacity
     private bool Fresh(long now) => now - Volatile.Read(ref _observedAt) < Window;
 
     /// <summary>A response's headers (either may be absent: -1).</summary>
-    public void Observe(long tokens, long requests, long now)
+    internal void Observe(long tokens, long requests, long now)
     {
         if (tokens < 0 && requests < 0)
         {
@@ -58,7 +59,7 @@ internal sealed class DeploymentCapacity
     }
 
     /// <summary>A request is on its way: charge its estimate against what is known to be left.</summary>
-    public void Charge(long estimatedTokens)
+    internal void Charge(long estimatedTokens)
     {
         if (Volatile.Read(ref _tokens) > 0)
         {
@@ -71,7 +72,7 @@ internal sealed class DeploymentCapacity
     }
 
     /// <summary>The backend throttled: nothing is left until its reset.</summary>
-    public void Exhausted(long now)
+    internal void Exhausted(long now)
     {
         Volatile.Write(ref _tokens, 0);
         Volatile.Write(ref _observedAt, now);
