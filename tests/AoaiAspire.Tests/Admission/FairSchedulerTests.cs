@@ -112,6 +112,37 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
         Assert.Equal("b", scheduler.TakeNext()!.Consumer);
     }
 
+    [Fact]
+    public void Validator_BadSettings_NameTheKey()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Gateway:Admission:Classes:gold:Order"] = "0",
+            ["Gateway:Admission:Classes:silver:Order"] = "0",
+        }).Build();
+        var validator = new AdmissionOptionsValidator(configuration);
+        var admission = configuration.GetSection(AdmissionOptions.SectionName).Get<AdmissionOptions>()!;
+        admission.MaxQueueWait = TimeSpan.FromMinutes(11);
+        admission.DefaultClass = "interactive";
+
+        var failures = validator.Validate(null, admission).Failures!.ToList();
+        Assert.Contains(failures, f => f.Contains("Gateway:Admission:MaxQueueWait", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("Gateway:Admission:DefaultClass 'interactive'", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("Gateway:Admission:Classes:gold:Order", StringComparison.Ordinal));
+
+        var gateway = new GatewayOptions();
+        gateway.Consumers["jobs"] = new ConsumerOptions { Keys = ["key-of-jobs"], Priority = "batch", MaxQueueWait = TimeSpan.FromSeconds(-1) };
+        var consumerFailures = validator.Validate(null, gateway).Failures!.ToList();
+        Assert.Contains(consumerFailures, f => f.Contains("Gateway:Consumers:jobs:Priority 'batch'", StringComparison.Ordinal));
+        Assert.Contains(consumerFailures, f => f.Contains("Gateway:Consumers:jobs:MaxQueueWait", StringComparison.Ordinal));
+
+        // Without configured classes the two built-in ones exist.
+        var builtIn = new AdmissionOptionsValidator(new ConfigurationBuilder().Build());
+        Assert.True(builtIn.Validate(null, new AdmissionOptions()).Succeeded);
+        gateway.Consumers["jobs"].MaxQueueWait = TimeSpan.FromSeconds(30);
+        Assert.True(builtIn.Validate(null, gateway).Succeeded);
+    }
+
     // ---- dispatch on a fake clock ----
 
     private sealed class Kit : IDisposable
