@@ -280,27 +280,34 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
             sink += queue.MustWaitBehind(route, priorityClass) ? 1UL : 0;
             queue.OnCompleted(route);
         }
-        OneRequest(kit.Queue, "batch");
-        OneRequest(withoutExclusions.Queue, "interactive");
-        const int Iterations = 200_000;
+        const int Iterations = 100_000;
+        TimeSpan Measure(AdmissionQueue queue, string priorityClass)
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            for (var i = 0; i < Iterations; i++)
+            {
+                OneRequest(queue, priorityClass);
+            }
+            return System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        }
+        Measure(kit.Queue, "batch"); // warm up (JIT tiers, statics)
+        Measure(withoutExclusions.Queue, "interactive");
 
+        // Five rounds each, interleaved; the fastest round is the cost with the least interference from other work.
         var before = GC.GetAllocatedBytesForCurrentThread();
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        for (var i = 0; i < Iterations; i++)
+        var plain = TimeSpan.MaxValue;
+        var excluding = TimeSpan.MaxValue;
+        for (var round = 0; round < 5; round++)
         {
-            OneRequest(withoutExclusions.Queue, "interactive");
+            var p = Measure(withoutExclusions.Queue, "interactive");
+            var e = Measure(kit.Queue, "batch");
+            plain = p < plain ? p : plain;
+            excluding = e < excluding ? e : excluding;
         }
-        var plain = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-        started = System.Diagnostics.Stopwatch.GetTimestamp();
-        for (var i = 0; i < Iterations; i++)
-        {
-            OneRequest(kit.Queue, "batch");
-        }
-        var excluding = System.Diagnostics.Stopwatch.GetElapsedTime(started);
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.NotEqual(0UL, sink); // batch is kept off group 1: the mask is not empty
-        output.WriteLine($"no class excludes a group: {plain.TotalNanoseconds / Iterations:F1} ns per request; " +
+        output.WriteLine($"fastest of 5 rounds of {Iterations:N0}: no class excludes a group: {plain.TotalNanoseconds / Iterations:F1} ns per request; " +
             $"a class that excludes one (2 candidates): {excluding.TotalNanoseconds / Iterations:F1} ns per request; 0 bytes");
         withoutExclusions.Dispose();
     }
