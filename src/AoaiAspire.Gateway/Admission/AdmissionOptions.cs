@@ -37,6 +37,15 @@ internal sealed class AdmissionOptions
     /// </summary>
     public TimeSpan WakeJitter { get; set; } = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>
+    /// How long a dispatched request holds its deployment's one dispatch slot after it has picked its backend, unless it
+    /// is answered sooner: the next waiting request is sent only then, so a backend that refuses (429s come back at once)
+    /// is benched before the next looks. 0 (the default) releases the slot as soon as the backend is picked: the queue
+    /// drains as fast as requests can select, at the price of bursts into a backend that has just come back. A positive
+    /// hold caps the drain at one request per hold per deployment while backends answer slowly. Default 0.
+    /// </summary>
+    public TimeSpan DispatchHold { get; set; } = TimeSpan.Zero;
+
     /// <summary>The class of consumers that name none. Default <c>interactive</c>.</summary>
     [Required]
     public string DefaultClass { get; set; } = Interactive;
@@ -87,6 +96,10 @@ internal sealed class AdmissionOptionsValidator(IConfiguration configuration) : 
         if (options.WakeJitter < TimeSpan.Zero || options.WakeJitter > TimeSpan.FromSeconds(5))
         {
             errors.Add($"{prefix}:WakeJitter must be between 00:00:00 and 00:00:05 (default 00:00:00.050).");
+        }
+        if (options.DispatchHold < TimeSpan.Zero || options.DispatchHold > TimeSpan.FromSeconds(10))
+        {
+            errors.Add($"{prefix}:DispatchHold must be between 00:00:00 and 00:00:10 (default 00:00:00).");
         }
         var classes = options.EffectiveClasses;
         if (!classes.ContainsKey(options.DefaultClass ?? ""))

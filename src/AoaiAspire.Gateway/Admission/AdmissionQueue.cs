@@ -19,7 +19,8 @@ namespace AoaiAspire.Gateway.Admission;
 ///    for the same deployment, joins them instead of overtaking them;
 /// 3. when its attempts find no backend, <see cref="CreateWaiter"/> and <see cref="TryEnqueue"/>: it waits if the
 ///    soonest end of a throttle or break is within its patience and the queue has room, else it gets today's answer;
-/// 4. once granted, <see cref="DeploymentQueue.Dispatched"/> after its selection, and <see cref="Leave"/> at the end.
+/// 4. once granted, <see cref="Selected"/> after its selection, <see cref="DeploymentQueue.Dispatched"/> after its
+///    attempt, and <see cref="Leave"/> at the end.
 /// A request that never waits reads two fields here (the queue's count, its class's exclusions) and allocates nothing.
 /// </remarks>
 internal sealed partial class AdmissionQueue : IDisposable
@@ -148,7 +149,30 @@ internal sealed partial class AdmissionQueue : IDisposable
         return waiter.Queue.Enqueue(waiter, front: waiter.WasGranted);
     }
 
-    /// <summary>Step 4: the request is done with the queue (served, answered or gone): its timer and registration are released, its wait recorded.</summary>
+    /// <summary>
+    /// Step 4: a granted request has selected: with no backend (it will wait again) or no <c>DispatchHold</c>, the next
+    /// waiting request may go now; else once this one is answered (<see cref="DeploymentQueue.Dispatched"/> after its
+    /// attempt) or the hold has passed, whichever comes first.
+    /// </summary>
+    public void Selected(WaitingRequest waiter, bool picked)
+    {
+        var hold = Options.DispatchHold;
+        if (!picked || hold <= TimeSpan.Zero)
+        {
+            waiter.Queue.Dispatched(waiter);
+            return;
+        }
+        if (waiter.HoldTimer is { } timer)
+        {
+            timer.Change(hold, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            waiter.HoldTimer = Time.CreateTimer(static state => ((WaitingRequest)state!).Queue.Dispatched((WaitingRequest)state!), waiter, hold, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Step 4, continued: the request is done with the queue (served, answered or gone): its timer and registration are released, its wait recorded.</summary>
     public void Leave(WaitingRequest waiter)
     {
         if (waiter.HoldsGrant)
@@ -158,6 +182,7 @@ internal sealed partial class AdmissionQueue : IDisposable
         waiter.TryComplete(WaitOutcome.CallerGone);
         waiter.Queue.Remove(waiter);
         waiter.Timer?.Dispose();
+        waiter.HoldTimer?.Dispose();
         waiter.Aborted.Dispose();
         if (waiter.FirstQueuedAt == 0)
         {

@@ -12,8 +12,9 @@ namespace AoaiAspire.Gateway.Admission;
 /// backend state, a request queued or completed):
 /// 1. under the lock, the first class in order that has a waiting request and an available backend gives its next
 ///    request by fair share (<see cref="FairScheduler"/>), which is granted;
-/// 2. one at a time: the next is granted only once that one has selected its backend (the selection re-checks
-///    availability and charges the backend's capacity), so a backend that ran out again is seen by the next;
+/// 2. one at a time: the next is granted only once that one has selected its backend (or, with <c>DispatchHold</c>,
+///    been answered or out that long); each selection re-checks availability and charges the backend's capacity,
+///    so a backend that ran out again is seen by the next;
 /// 3. when nothing can go, a timer is set for the soonest end among the waiting classes' backends.
 /// The lock covers in-memory queue operations only, never I/O; a granted request's continuation runs on the thread
 /// pool, not under it.

@@ -72,6 +72,9 @@ internal sealed class WaitingRequest
     internal ITimer? Timer { get; set; }
     internal CancellationTokenRegistration Aborted { get; set; }
 
+    /// <summary>Releases its dispatch slot after <c>DispatchHold</c> (made on its first dispatch with a hold).</summary>
+    internal ITimer? HoldTimer { get; set; }
+
     public Task<WaitOutcome> Outcome => _outcome.Task;
 
     public bool IsWaiting => Volatile.Read(ref _state) == Waiting;

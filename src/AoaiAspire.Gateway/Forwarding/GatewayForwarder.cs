@@ -159,7 +159,7 @@ internal sealed partial class GatewayForwarder(
                     var index = selector.Select(route, tried, updater.Now, out none, request.EstimatedTokens, excluded);
                     if (waiting is { HoldsGrant: true })
                     {
-                        waiting.Queue.Dispatched(waiting); // selected (or found nothing after all): the next waiting request may go
+                        admission.Selected(waiting, picked: index >= 0); // the next waiting request may go (now, or after its answer or the hold)
                     }
                     if (index < 0)
                     {
@@ -183,6 +183,10 @@ internal sealed partial class GatewayForwarder(
                         (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway, lastChance).ConfigureAwait(false);
                     }
                     upstreamTicks += time.GetElapsedTime(attemptStarted).Ticks;
+                    if (waiting is { HoldsGrant: true })
+                    {
+                        waiting.Queue.Dispatched(waiting); // answered before the hold ran out
+                    }
                     if (outcome != AttemptOutcome.Retry)
                     {
                         admission.OnCompleted(route);

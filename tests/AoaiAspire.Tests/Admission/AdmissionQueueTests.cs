@@ -79,14 +79,14 @@ public sealed class AdmissionQueueTests
     {
         await using var sims = await SimulatorHost.StartAsync([Simulators.Account("a")]);
         await using var gateway = await GatewayTestHost.StartAsync(Settings(sims, 1));
-        sims["a"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(3) };
+        sims["a"].Faults = new FaultOptions { ForceThrottle = TimeSpan.FromSeconds(4) };
 
-        // The backend is benched for 3 s; this caller will wait 1 s at most: today's 429, at once.
+        // The backend is benched for 4 s; this caller will wait 1 s at most: today's 429, at once.
         using var impatient = await gateway.Client.SendAsync(Chat(WebKey, maxWaitMs: "1000"));
 
         Assert.Equal(HttpStatusCode.TooManyRequests, impatient.StatusCode);
         Assert.Equal("429", await ErrorCodeAsync(impatient));
-        Assert.InRange(int.Parse(impatient.Headers.GetValues("retry-after").Single(), CultureInfo.InvariantCulture), 1, 3);
+        Assert.InRange(int.Parse(impatient.Headers.GetValues("retry-after").Single(), CultureInfo.InvariantCulture), 1, 4);
         Assert.True(impatient.Headers.Contains("retry-after-ms"));
         Assert.Equal(0, ClassOf(gateway, "interactive").Served + ClassOf(gateway, "interactive").TimedOut);
 
@@ -155,7 +155,10 @@ public sealed class AdmissionQueueTests
     {
         // One request per 10-second window (RPM 6): when the window reopens only one of the two waiting requests can be served.
         await using var sims = await SimulatorHost.StartAsync([Simulators.Account("a", requestsPerMinute: 6)]);
-        await using var gateway = await GatewayTestHost.StartAsync(Settings(sims, 1));
+        var settings = Settings(sims, 1);
+        // The next waiting request goes only once the one before it has its answer: dispatch order is arrival order.
+        settings["Gateway:Admission:DispatchHold"] = "00:00:05";
+        await using var gateway = await GatewayTestHost.StartAsync(settings);
         using (var warmUp = await gateway.Client.SendAsync(Chat(WebKey, maxWaitMs: "0")))
         {
             Assert.Equal(HttpStatusCode.OK, warmUp.StatusCode); // the window's one request

@@ -168,6 +168,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
         }
 
         private readonly ServiceProvider _services;
+        public System.Diagnostics.Metrics.IMeterFactory Meters => _services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         public FakeTimeProvider Clock { get; }
         public BackendRegistry Registry { get; }
         public BackendStateUpdater Updater { get; }
@@ -220,6 +221,29 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
         a.Queue.Dispatched(a);
         Assert.Equal(WaitOutcome.Granted, await Ended(b));
         Assert.Equal(0, kit.Queue.Queued);
+    }
+
+    [Fact]
+    public async Task Selected_WithDispatchHold_NextGoesWhenAnsweredOrWhenTheHoldEnds()
+    {
+        using var kit = new Kit(new AdmissionOptions { MaxQueueWait = TimeSpan.FromSeconds(30), WakeJitter = TimeSpan.Zero, DispatchHold = TimeSpan.FromMilliseconds(200) });
+        var none = kit.ThrottleAll(TimeSpan.FromSeconds(1));
+        var a = kit.Wait("a", "interactive", none);
+        var b = kit.Wait("b", "interactive", none);
+        var c = kit.Wait("c", "interactive", none);
+        kit.Clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(WaitOutcome.Granted, await Ended(a));
+
+        kit.Queue.Selected(a, picked: true);
+        Assert.Null(await Ended(b)); // a holds the slot while its backend may still refuse it
+        kit.Clock.Advance(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(WaitOutcome.Granted, await Ended(b));
+
+        kit.Queue.Selected(b, picked: true);
+        b.Queue.Dispatched(b); // b was answered before its hold ran out
+        Assert.Equal(WaitOutcome.Granted, await Ended(c));
+        kit.Queue.Leave(a);
+        kit.Queue.Leave(b);
     }
 
     [Fact]
@@ -371,6 +395,32 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
 
         Assert.Equal(WaitOutcome.CallerGone, await Ended(waiter));
         Assert.Equal(0, kit.Queue.Queued);
+    }
+
+    [Fact]
+    public async Task Metrics_QueueLengthPerClassAndWaitTimeWithOutcome()
+    {
+        using var kit = new Kit();
+        using var length = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<int>(kit.Meters, AoaiAspire.Gateway.Telemetry.TelemetryNames.Meter, AoaiAspire.Gateway.Telemetry.TelemetryNames.AdmissionQueueLength);
+        using var waits = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<double>(kit.Meters, AoaiAspire.Gateway.Telemetry.TelemetryNames.Meter, AoaiAspire.Gateway.Telemetry.TelemetryNames.AdmissionWait);
+        var none = kit.ThrottleAll(TimeSpan.FromSeconds(2));
+        var batch = kit.Wait("jobs", "batch", none);
+
+        length.RecordObservableInstruments();
+        var queued = length.GetMeasurementSnapshot();
+        Assert.Equal(1, queued.Single(m => (string?)m.Tags[AoaiAspire.Gateway.Telemetry.TelemetryNames.PriorityClass] == "batch").Value);
+        Assert.Equal(0, queued.Single(m => (string?)m.Tags[AoaiAspire.Gateway.Telemetry.TelemetryNames.PriorityClass] == "interactive").Value);
+
+        kit.Clock.Advance(TimeSpan.FromSeconds(2.1));
+        Assert.Equal(WaitOutcome.Granted, await Ended(batch));
+        batch.Queue.Dispatched(batch);
+        kit.Queue.Leave(batch);
+
+        var wait = Assert.Single(waits.GetMeasurementSnapshot());
+        Assert.Equal("batch", wait.Tags[AoaiAspire.Gateway.Telemetry.TelemetryNames.PriorityClass]);
+        Assert.Equal("served", wait.Tags[AoaiAspire.Gateway.Telemetry.TelemetryNames.Outcome]);
+        Assert.InRange(wait.Value, 2.0, 2.2); // seconds on the fake clock
+        Assert.Equal(1, kit.Queue.Report().Classes.Single(c => c.Name == "batch").Served);
     }
 
     [Fact]
