@@ -49,6 +49,9 @@ internal static class ContenderCatalog
         }),
     ];
 
+    /// <summary><see cref="QueueingGateway"/> with a dispatch hold of 50 ms (README "Admission").</summary>
+    public const string QueueingHeldGateway = "gateway-queue-hold";
+
     public const string GatewayPrefix = "gateway-";
 
     /// <summary>The gateway from another build (<c>--baseline &lt;dir&gt;</c>), any policy name that build knows.</summary>
@@ -60,7 +63,7 @@ internal static class ContenderCatalog
     /// </summary>
     public static IReadOnlyList<string> Gateways => [.. LoadBalancingPolicies.Names.Select(p => GatewayPrefix + p)];
 
-    public static IReadOnlyList<string> All => [Direct, .. Gateways, HedgedGateway, QueueingGateway, NginxRoundRobin, YarpRoundRobin, ClientRetry];
+    public static IReadOnlyList<string> All => [Direct, .. Gateways, HedgedGateway, QueueingGateway, QueueingHeldGateway, NginxRoundRobin, YarpRoundRobin, ClientRetry];
 
     /// <summary>Null when the contender can run here, else why not (printed, and the contender skipped).</summary>
     public static string? Unavailable(string name, string? baselineGateway = null) => name switch
@@ -86,6 +89,7 @@ internal static class ContenderCatalog
         ClientRetry => new ClientRetryContender(fleet, requestTimeout),
         HedgedGateway => await GatewayContender.StartAsync("weighted", fleet, requestTimeout, HedgingArguments, name: HedgedGateway),
         QueueingGateway => await GatewayContender.StartAsync("weighted", fleet, requestTimeout, QueueingArguments, name: QueueingGateway),
+        QueueingHeldGateway => await GatewayContender.StartAsync("weighted", fleet, requestTimeout, [.. QueueingArguments, "--Gateway:Admission:DispatchHold=00:00:00.050"], name: QueueingHeldGateway),
         _ when name.StartsWith(GatewayPrefix, StringComparison.Ordinal) => await GatewayContender.StartAsync(name[GatewayPrefix.Length..], fleet, requestTimeout),
         _ => throw new ArgumentException(Unavailable(name), nameof(name)),
     };

@@ -25,7 +25,7 @@ internal sealed class PriorityScenario : IScenario
 
     public string Name => "priority";
 
-    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.QueueingGateway, ContenderCatalog.GatewayPrefix + "weighted", ContenderCatalog.NginxRoundRobin, ContenderCatalog.ClientRetry];
+    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.QueueingGateway, ContenderCatalog.QueueingHeldGateway, ContenderCatalog.GatewayPrefix + "weighted", ContenderCatalog.NginxRoundRobin, ContenderCatalog.ClientRetry];
 
     public async Task RunAsync(BenchOptions options, Report report, CancellationToken cancellationToken)
     {
@@ -46,7 +46,7 @@ internal sealed class PriorityScenario : IScenario
         report.Text($"Regions as in the quota scenario: {string.Join(", ", regions.Select(r => $"{r.Name} (priority {r.Priority}, {r.TokensPerMinute:N0} TPM)"))}; " +
             $"{tokensPerCall} tokens per call; enforced capacity {capacityCalls} calls per {step.TotalMinutes:0}-minute step ({capacityPerSecond:0.##} calls/s). " +
             $"Consumers, each an open loop with its own key for {step.TotalSeconds:0} s: {string.Join(", ", consumers.Select((c, i) => $"{c.Name} ({c.Class}, {shares[i]:P0} of capacity)"))}. " +
-            $"{ContenderCatalog.QueueingGateway}: the gateway with these consumers in their classes and MaxQueueWait 30 s each; the other contenders see anonymous callers. " +
+            $"{ContenderCatalog.QueueingGateway}: the gateway with these consumers in their classes and MaxQueueWait 30 s each; {ContenderCatalog.QueueingHeldGateway}: the same with DispatchHold 50 ms; the other contenders see anonymous callers. " +
             "Every step: windows reset, the contender started afresh.");
         ScenarioSupport.Progress($"priority: {contenders.Count} contenders + 1 reference step of {step.TotalSeconds:0} s: about {(contenders.Count + 1) * (step.TotalSeconds + 40) / 60:0} min");
 
