@@ -16,16 +16,27 @@ internal static class ContenderCatalog
     public const string HedgedGateway = "gateway-hedged";
 
     /// <summary>
-    /// Its hedging settings: the delay is the first backend's p75 time to first byte (at least 50 ms, at most 2 s), and
-    /// up to 30 % of streams may be hedged: set for the noisy scenario, where a fifth of one region's calls are slow.
+    /// Its hedging settings in the noisy scenario, where a fifth of one region's streams are slow: the delay is the first
+    /// backend's p75 time to first byte (at least 50 ms, at most 2 s), and up to 30 % of streams may be hedged.
     /// </summary>
-    public static readonly string[] HedgingArguments =
+    public static readonly string[] HedgingArguments = Hedging(percentile: 0.75, maxShare: 0.3, maxBurst: 10, nonStreaming: false);
+
+    /// <summary>
+    /// In the freeze scenario, whose calls are not streamed: non-streaming hedging on, the delay the first backend's
+    /// p99 time to a full answer (at least 50 ms, at most 2 s), at most 10 % of calls hedged, up to 50 at once (the calls
+    /// a replica has in flight to a region when it freezes).
+    /// </summary>
+    public static readonly string[] FreezeHedgingArguments = Hedging(percentile: 0.99, maxShare: 0.1, maxBurst: 50, nonStreaming: true);
+
+    private static string[] Hedging(double percentile, double maxShare, int maxBurst, bool nonStreaming) =>
     [
         $"--Gateway:Hedging:Deployments:0={ChatRequest.Deployment}",
-        "--Gateway:Hedging:Percentile=0.75",
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"--Gateway:Hedging:Percentile={percentile}"),
         "--Gateway:Hedging:MinDelay=00:00:00.050",
         "--Gateway:Hedging:MaxDelay=00:00:02",
-        "--Gateway:Hedging:MaxShare=0.3",
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"--Gateway:Hedging:MaxShare={maxShare}"),
+        $"--Gateway:Hedging:NonStreaming={(nonStreaming ? "true" : "false")}",
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"--Gateway:Hedging:MaxBurst={maxBurst}"),
     ];
     /// <summary>The gateway (weighted policy) with the bench's consumers in priority classes, patient enough to wait in its admission queue.</summary>
     public const string QueueingGateway = "gateway-queue";

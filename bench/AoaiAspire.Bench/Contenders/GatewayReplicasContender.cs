@@ -33,20 +33,23 @@ internal sealed class GatewayReplicasContender : IContender
 
     public int Replicas => _replicas.Count;
 
-    public static async Task<GatewayReplicasContender> StartAsync(string policy, int replicas, SimulatorFleet fleet, TimeSpan requestTimeout)
+    /// <param name="extraArguments">More configuration for every replica (e.g. hedging).</param>
+    /// <param name="name">The contender's name; default <c>gateway-&lt;policy&gt;</c>.</param>
+    public static async Task<GatewayReplicasContender> StartAsync(string policy, int replicas, SimulatorFleet fleet, TimeSpan requestTimeout,
+        IEnumerable<string>? extraArguments = null, string? name = null)
     {
         var redis = await RedisServer.StartAsync();
         ChildProcess? probe = null;
         var started = new List<GatewayContender>();
         try
         {
-            string[] shared = [$"--ConnectionStrings:redis={redis.ConnectionString}"];
+            string[] shared = [$"--ConnectionStrings:redis={redis.ConnectionString}", .. extraArguments ?? []];
             for (var i = 0; i < replicas; i++)
             {
                 started.Add(await GatewayContender.StartAsync(policy, fleet, requestTimeout, shared));
             }
             probe = StartProbe(fleet, redis);
-            return new GatewayReplicasContender(ContenderCatalog.GatewayPrefix + policy, redis, probe, started);
+            return new GatewayReplicasContender(name ?? ContenderCatalog.GatewayPrefix + policy, redis, probe, started);
         }
         catch
         {

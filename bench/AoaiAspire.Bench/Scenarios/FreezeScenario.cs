@@ -33,7 +33,7 @@ internal sealed class FreezeScenario : IScenario
 
     public string Name => "freeze";
 
-    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.GatewayPrefix + "weighted", ContenderCatalog.NginxRoundRobin];
+    public IReadOnlyList<string> DefaultContenders => [ContenderCatalog.GatewayPrefix + "weighted", ContenderCatalog.HedgedGateway, ContenderCatalog.NginxRoundRobin];
 
     public async Task RunAsync(BenchOptions options, Report report, CancellationToken cancellationToken)
     {
@@ -57,7 +57,9 @@ internal sealed class FreezeScenario : IScenario
         foreach (var name in contenders)
         {
             await fleet.ResetAsync();
-            await using var contender = name.StartsWith(ContenderCatalog.GatewayPrefix, StringComparison.Ordinal)
+            await using var contender = name == ContenderCatalog.HedgedGateway
+                ? await GatewayReplicasContender.StartAsync("weighted", options.Replicas, fleet, options.RequestTimeout, ContenderCatalog.FreezeHedgingArguments, name)
+                : name.StartsWith(ContenderCatalog.GatewayPrefix, StringComparison.Ordinal)
                 ? await GatewayReplicasContender.StartAsync(name[ContenderCatalog.GatewayPrefix.Length..], options.Replicas, fleet, options.RequestTimeout)
                 : await ScenarioSupport.StartAsync(name, fleet, options);
             await OpenLoop.RunAsync(contender.SendAsync(request), options.FreezeRate, TimeSpan.FromSeconds(3), options.MaxInFlight, cancellationToken);

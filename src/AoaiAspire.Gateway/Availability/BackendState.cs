@@ -91,6 +91,9 @@ internal sealed class BackendState
     /// <summary>Recent times to first byte of this backend's streams (the hedge delay's percentile).</summary>
     public Hedging.FirstByteHistory FirstBytes { get; } = new();
 
+    /// <summary>Recent times to the headers of this backend's non-streaming answers (the hedge delay for those).</summary>
+    public Hedging.FirstByteHistory AnswerTimes { get; } = new();
+
     /// <summary>
     /// Has this backend gone silent for longer than its own recent latency allows (<see cref="OutstandingAttempts.IsOverdue"/>)?
     /// The allowance is <paramref name="options"/>' multiplier × the smoothed time to headers (or to a stream's first

@@ -112,8 +112,13 @@ internal sealed partial class BackendStateUpdater
         return until;
     }
 
-    public void OnSuccess(BackendState state, TimeSpan latency)
+    /// <param name="fullAnswer">A non-streaming answer: its time also feeds <see cref="BackendState.AnswerTimes"/>.</param>
+    public void OnSuccess(BackendState state, TimeSpan latency, bool fullAnswer = false)
     {
+        if (fullAnswer)
+        {
+            state.AnswerTimes.Record(latency);
+        }
         var options = _options.CurrentValue;
         var wasOpen = state.CircuitOpenUntil != 0;
         state.RecordSuccess(Now, latency, options.Routing.LatencySmoothing, options.CircuitBreaker.SamplingDuration.Ticks);
@@ -140,10 +145,20 @@ internal sealed partial class BackendStateUpdater
     /// A hedged attempt lost its race (the other backend's first byte came first): abandoned, not a failure, and its
     /// wait is kept as a lower bound of this backend's time to first byte.
     /// </summary>
-    public void OnLostRace(BackendState state, TimeSpan waited)
+    /// <param name="overtaken">
+    /// It was the first attempt: given the hedge delay (its own recent percentile) and then overtaken by the hedge. That
+    /// counts toward its circuit as a timeout would, so a region that stops answering is left out after a few
+    /// overtaken calls, instead of getting new ones as soon as its held attempts are cancelled (nothing outstanding
+    /// would make it look fine). A hedge that loses to the first attempt is not the hedge backend's fault.
+    /// </param>
+    public void OnLostRace(BackendState state, TimeSpan waited, bool stream = true, bool overtaken = false)
     {
         state.AbandonAttempt();
-        state.FirstBytes.Record(waited);
+        (stream ? state.FirstBytes : state.AnswerTimes).Record(waited);
+        if (overtaken)
+        {
+            OnFailure(state);
+        }
     }
 
     /// <summary>The health probe's verdict (active health), kept apart from what live traffic shows.</summary>

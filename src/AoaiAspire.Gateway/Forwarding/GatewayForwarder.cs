@@ -171,8 +171,8 @@ internal sealed partial class GatewayForwarder(
                     var lastChance = attempt == maxAttempts || System.Numerics.BitOperations.PopCount(tried) >= route.Candidates.Length;
                     AttemptOutcome outcome;
                     ForwardResult result;
-                    if (attempt == 1 && !lastChance && request.UsageMode != UsageMode.Json && request.Stateful is null
-                        && hedger.TryPlan(route.Name, route.Candidates[index].State, out var hedgeDelay))
+                    if (attempt == 1 && !lastChance && request.Stateful is null
+                        && hedger.TryPlan(route.Name, route.Candidates[index].State, out var hedgeDelay, stream: request.UsageMode != UsageMode.Json))
                     {
                         var hedged = await HedgedAsync(context, request, index, tried, hedgeDelay, maxAttempts, gateway).ConfigureAwait(false);
                         (outcome, result, tried) = (hedged.Outcome, hedged.Result, hedged.Tried);
@@ -257,7 +257,8 @@ internal sealed partial class GatewayForwarder(
     private readonly record struct HedgedResult(AttemptOutcome Outcome, ForwardResult Result, ulong Tried, int Attempts);
 
     /// <summary>
-    /// A streaming request to a hedging deployment (README "Hedging"): the first backend is tried; if no byte has come
+    /// A streaming request to a hedging deployment (README "Hedging"; a non-streaming one too with
+    /// <c>Gateway:Hedging:NonStreaming</c>, whose first byte is its answer): the first backend is tried; if no byte has come
     /// after <paramref name="delay"/>, the same request also goes to a second backend, and whichever produces a byte
     /// first answers the caller while the other is cancelled at once. Neither touches the caller's response before it
     /// has won (<see cref="HedgeRace"/>). When both are retryable failures, the attempt loop goes on with the rest.
@@ -415,7 +416,7 @@ internal sealed partial class GatewayForwarder(
         }
         catch (OperationCanceledException) when (race is not null && race.Lost(racer))
         {
-            return LostRace(state, activity, backend.Name, started);
+            return LostRace(state, activity, backend.Name, started, isStreamRequest, overtaken: racer == HedgeRace.First);
         }
         catch (OperationCanceledException)
         {
@@ -478,7 +479,7 @@ internal sealed partial class GatewayForwarder(
                 telemetry.AttemptEnded(activity, backend.Name, AttemptOutcomes.CallerError, status, retried: true);
                 return (AttemptOutcome.Retry, default);
             }
-            updater.OnSuccess(state, time.GetElapsedTime(started));
+            updater.OnSuccess(state, time.GetElapsedTime(started), fullAnswer: !isStreamRequest);
             var firstRead = 0;
             if (race is not null)
             {
@@ -504,7 +505,7 @@ internal sealed partial class GatewayForwarder(
                         }
                         if (race.Lost(racer))
                         {
-                            return LostRace(state, activity, backend.Name, started);
+                            return LostRace(state, activity, backend.Name, started, isStreamRequest, overtaken: racer == HedgeRace.First);
                         }
                         LogAttemptFailed(logger, backend.Name, ex is OperationCanceledException ? "no first byte within the stream's first-byte deadline" : "the stream failed before its first byte");
                         updater.OnFailure(state);
@@ -518,7 +519,7 @@ internal sealed partial class GatewayForwarder(
                 }
                 if (!race.TryClaim(racer))
                 {
-                    return LostRace(state, activity, backend.Name, started);
+                    return LostRace(state, activity, backend.Name, started, isStreamRequest, overtaken: racer == HedgeRace.First);
                 }
             }
             var stateful = request.Stateful;
@@ -605,12 +606,13 @@ internal sealed partial class GatewayForwarder(
     }
 
     /// <summary>
-    /// A hedged attempt whose pair won: not the backend's failure. Its wait so far is recorded as a time to first byte
-    /// (a lower bound), so that the hedge delay's percentile does not forget the slow answers that hedging cut short.
+    /// A hedged attempt whose pair won. Its wait so far is recorded as a time to first byte (a lower bound), so that the
+    /// hedge delay's percentile does not forget the slow answers that hedging cut short; the first attempt overtaken by
+    /// its hedge counts toward its backend's circuit (<see cref="BackendStateUpdater.OnLostRace"/>).
     /// </summary>
-    private (AttemptOutcome, ForwardResult) LostRace(BackendState state, Activity? activity, string backend, long started)
+    private (AttemptOutcome, ForwardResult) LostRace(BackendState state, Activity? activity, string backend, long started, bool stream, bool overtaken)
     {
-        updater.OnLostRace(state, time.GetElapsedTime(started));
+        updater.OnLostRace(state, time.GetElapsedTime(started), stream, overtaken);
         telemetry.AttemptEnded(activity, backend, AttemptOutcomes.HedgeLost, 0, retried: false);
         return (AttemptOutcome.Lost, default);
     }

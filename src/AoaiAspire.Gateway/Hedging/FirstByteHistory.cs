@@ -1,7 +1,8 @@
 namespace AoaiAspire.Gateway.Hedging;
 
 /// <summary>
-/// A backend's last <see cref="Capacity"/> times to first byte of its streams, for the hedge delay's percentile.
+/// A backend's last <see cref="Capacity"/> times to first byte of its streams (or, a second instance, to the headers of
+/// its non-streaming answers), for the hedge delay's percentile.
 /// Lock-free: a writer takes a slot with one interlocked increment; a reader copies the slots to the stack and sorts
 /// them (a reader racing a writer may see one slot old or new, which a percentile does not mind).
 /// </summary>

@@ -29,8 +29,6 @@ internal static class HedgeOutcomes
 /// </summary>
 internal sealed class Hedger
 {
-    /// <summary>A budget holds at most this many hedges, so that a quiet spell does not bank a burst.</summary>
-    private const long MaxBankedHedges = 10;
     private const long Unit = 1_000_000;
 
     private readonly IOptionsMonitor<GatewayOptions> _options;
@@ -49,20 +47,20 @@ internal sealed class Hedger
     }
 
     /// <summary>
-    /// For a streaming request to <paramref name="deployment"/> whose first backend is <paramref name="first"/>:
-    /// whether it may be hedged, and after how long without a first byte. Every streaming request of a hedging
-    /// deployment passes here once, which is what refills its budget.
+    /// For a request to <paramref name="deployment"/> whose first backend is <paramref name="first"/>: whether it may
+    /// be hedged, and after how long without a first byte (a non-streaming one: without its answer). Every request a
+    /// hedging deployment may hedge passes here once, which is what refills its budget.
     /// </summary>
-    public bool TryPlan(string deployment, BackendState first, out TimeSpan delay)
+    public bool TryPlan(string deployment, BackendState first, out TimeSpan delay, bool stream = true)
     {
         var options = _options.CurrentValue.Hedging;
-        if (options.Deployments.Count == 0 || !options.Applies(deployment))
+        if (options.Deployments.Count == 0 || (!stream && !options.NonStreaming) || !options.Applies(deployment))
         {
             delay = default;
             return false;
         }
-        For(deployment).Refill(options.MaxShare);
-        delay = first.FirstBytes.TryPercentile(options.Percentile, options.MinSamples, out var percentile)
+        For(deployment).Refill(options.MaxShare, options.MaxBurst);
+        delay = (stream ? first.FirstBytes : first.AnswerTimes).TryPercentile(options.Percentile, options.MinSamples, out var percentile)
             ? TimeSpan.FromTicks(Math.Clamp(percentile.Ticks, options.MinDelay.Ticks, options.MaxDelay.Ticks))
             : options.MaxDelay;
         return true;
@@ -125,14 +123,15 @@ internal sealed class Hedger
         private long _minute;
         private long _minuteTokens;
 
-        public void Refill(double share)
+        public void Refill(double share, int maxBurst)
         {
             Interlocked.Increment(ref Streams);
             var add = (long)(share * Unit);
+            var max = maxBurst * Unit;
             var current = Volatile.Read(ref _credit);
-            while (current < MaxBankedHedges * Unit)
+            while (current < max)
             {
-                var seen = Interlocked.CompareExchange(ref _credit, Math.Min(MaxBankedHedges * Unit, current + add), current);
+                var seen = Interlocked.CompareExchange(ref _credit, Math.Min(max, current + add), current);
                 if (seen == current)
                 {
                     return;

@@ -11,6 +11,13 @@ internal sealed class HedgingOptions
     public List<string> Deployments { get; set; } = [];
 
     /// <summary>
+    /// Also hedge non-streaming requests, on the same deployments: their "first byte" is the whole answer's headers,
+    /// so the delay is the percentile of the backend's recent times to a full answer. Off by default: a hedge of a
+    /// call that was only slow, not stuck, can cost a second whole completion's prompt and part of its output.
+    /// </summary>
+    public bool NonStreaming { get; set; }
+
+    /// <summary>
     /// The hedge delay is this percentile of the first backend's recent times to first byte (its last
     /// <see cref="FirstByteHistory.Capacity"/> streams). Choose it below the share of slow answers to be hedged: 0.9
     /// hedges about the slowest tenth.
@@ -23,11 +30,17 @@ internal sealed class HedgingOptions
     /// <summary>The delay is never longer than this, and is this while a backend has fewer than <see cref="MinSamples"/> samples.</summary>
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Samples a backend needs before its percentile is used.</summary>
+    /// <summary>Samples a backend needs (streams, or non-streaming answers) before its percentile is used.</summary>
     public int MinSamples { get; set; } = 16;
 
     /// <summary>At most this share of a deployment's streaming requests are hedged (a budget refilled by each of them).</summary>
     public double MaxShare { get; set; } = 0.1;
+
+    /// <summary>
+    /// At most this many hedges are banked (a quiet spell does not bank more): the burst a sudden slowdown, such as a
+    /// region that freezes with calls in flight, can hedge at once.
+    /// </summary>
+    public int MaxBurst { get; set; } = 10;
 
     /// <summary>At most this many estimated extra prompt tokens a minute per deployment; 0: no token cap.</summary>
     public long MaxExtraTokensPerMinute { get; set; }
@@ -70,6 +83,10 @@ internal sealed class HedgingOptions
         if (!(MaxShare >= 0 && MaxShare <= 1))
         {
             yield return $"Gateway:Hedging:MaxShare must be between 0 and 1; it is {MaxShare}.";
+        }
+        if (MaxBurst is < 1 or > 10_000)
+        {
+            yield return $"Gateway:Hedging:MaxBurst must be between 1 and 10000; it is {MaxBurst}.";
         }
         if (MaxExtraTokensPerMinute < 0)
         {

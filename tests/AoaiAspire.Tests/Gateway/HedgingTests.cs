@@ -50,7 +50,9 @@ public sealed class HedgingTests
         Assert.Equal(1, sims["slow"].Stats.Requests);
         Assert.True(gateway.Services.GetRequiredService<BackendRegistry>().TryGetState("slow", out var slow));
         await Wait.UntilAsync(() => slow.Outstanding.Count == 0, because: "the losing attempt is cancelled and given back");
-        Assert.Equal(0, slow.Failures); // losing a hedge is not the backend's failure
+        Assert.Equal(1, slow.Failures); // overtaken by its hedge: counted toward its circuit, as a timeout would be
+        Assert.True(gateway.Services.GetRequiredService<BackendRegistry>().TryGetState("fast", out var fast));
+        Assert.Equal(0, fast.Failures);
 
         var report = Assert.Single(gateway.Services.GetRequiredService<Hedger>().Report());
         Assert.Equal(("chat", 1L, 1L, 1L, 0L), (report.Deployment, report.Streams, report.Sent, report.HedgeWon, report.FirstWon));
@@ -79,7 +81,30 @@ public sealed class HedgingTests
     }
 
     [Fact]
-    public async Task NonStreamingRequests_AreNeverHedged()
+    public async Task NonStreamingRequest_WithNonStreamingOn_IsHedgedAndAnsweredByTheOtherBackend()
+    {
+        await using var sims = await SimsAsync();
+        var settings = Settings(sims);
+        settings["Gateway:Hedging:NonStreaming"] = "true";
+        await using var gateway = await GatewayTestHost.StartAsync(settings);
+        sims["slow"].Faults = new FaultOptions { ExtraLatency = TimeSpan.FromMinutes(10) };
+        gateway.Client.Timeout = TimeSpan.FromSeconds(30);
+
+        using var response = await gateway.Client.PostAsync(ChatPath, GatewayRoutingTests.Chat(), TestDeadline.Token);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestDeadline.Token));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("fast", response.Headers.GetValues("x-aoai-backend").Single());
+        Assert.Equal("2", response.Headers.GetValues("x-aoai-attempts").Single());
+        Assert.Equal("chat.completion", json.RootElement.GetProperty("object").GetString());
+        Assert.True(gateway.Services.GetRequiredService<BackendRegistry>().TryGetState("slow", out var slow));
+        await Wait.UntilAsync(() => slow.Outstanding.Count == 0, because: "the losing attempt is cancelled and given back");
+        var report = Assert.Single(gateway.Services.GetRequiredService<Hedger>().Report());
+        Assert.Equal((1L, 1L), (report.Sent, report.HedgeWon));
+    }
+
+    [Fact]
+    public async Task NonStreamingRequests_AreNotHedgedByDefault()
     {
         await using var sims = await SimsAsync();
         await using var gateway = await GatewayTestHost.StartAsync(Settings(sims));
