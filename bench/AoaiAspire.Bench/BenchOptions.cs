@@ -15,7 +15,8 @@ internal sealed class BenchOptions
           streaming   many concurrent SSE streams: time to first chunk, memory per stream, a backend dying mid-stream
           freeze      steady load while one priority-1 region's process is stopped (SIGSTOP) for a few seconds
           noisy       streaming calls while one region's first bytes are slow for a share of every second
-          all         all six, one after the other
+          priority    the quota regions shared by an interactive consumer (30 % of capacity) and two batch consumers (60 % each)
+          all         all seven, one after the other
 
         options (seconds unless said):
           --contenders a,b,c   who to measure (default per scenario); known: direct, gateway-<policy>, nginx-rr, yarp-rr, client-retry
@@ -25,7 +26,7 @@ internal sealed class BenchOptions
           --workers 64         closed-loop concurrency for saturation
           --loads 0.25,0.5,0.75    overhead: fixed loads as shares of the gateway's saturation figure
           --quota-loads 0.5,1,1.5   quota: offered loads as shares of the enforced capacity
-          --step 60            quota: length of each load step, whole minutes (60, 120, ...)
+          --step 60            quota, priority: length of each load step, whole minutes (60, 120, ...)
           --phase 8            failover: length of each phase (baseline, down, back, slow, back, 500s, back)
           --rate 20            failover: steady offered load, requests per second
           --streams 100,400,1000   streaming: concurrent streams per run

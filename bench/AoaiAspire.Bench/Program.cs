@@ -4,7 +4,7 @@ using AoaiAspire.Bench.Reporting;
 using AoaiAspire.Bench.Scenarios;
 
 // Benchmarks of the gateway against its baselines; see bench/README.md.
-IScenario[] scenarios = [new OverheadScenario(), new QuotaScenario(), new FailoverScenario(), new StreamingScenario(), new FreezeScenario(), new NoisyNeighbourScenario()];
+IScenario[] scenarios = [new OverheadScenario(), new QuotaScenario(), new FailoverScenario(), new StreamingScenario(), new FreezeScenario(), new NoisyNeighbourScenario(), new PriorityScenario()];
 
 var options = BenchOptions.Parse(args, Path.Combine(BenchPaths.RepositoryRoot(), "bench", "results"), out var error);
 if (options is null)

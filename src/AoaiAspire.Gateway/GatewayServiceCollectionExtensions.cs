@@ -1,5 +1,6 @@
 using AoaiAspire.Backends.Upstream;
 using AoaiAspire.Backends.Redis;
+using AoaiAspire.Gateway.Admission;
 using AoaiAspire.Gateway.Affinity;
 using AoaiAspire.Gateway.Availability;
 using AoaiAspire.Gateway.Configuration;
@@ -75,6 +76,7 @@ internal static partial class GatewayServiceCollectionExtensions
         services.AddSingleton<GatewayTelemetry>();
         builder.AddServiceDefaultsTelemetry(meters: [TelemetryNames.Meter], sources: [TelemetryNames.ActivitySource]);
         services.AddConsumerQuotas();
+        services.AddAdmission();
         services.AddHostedService<GatewayStartup>();
 
         // Shared state and quota counts: one Redis connection when ConnectionStrings:redis is set, else this replica alone.

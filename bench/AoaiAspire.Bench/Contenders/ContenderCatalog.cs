@@ -38,6 +38,31 @@ internal static class ContenderCatalog
         $"--Gateway:Hedging:NonStreaming={(nonStreaming ? "true" : "false")}",
         string.Create(System.Globalization.CultureInfo.InvariantCulture, $"--Gateway:Hedging:MaxBurst={maxBurst}"),
     ];
+    /// <summary>The gateway (weighted policy) with the bench's consumers in priority classes, patient enough to wait in its admission queue.</summary>
+    public const string QueueingGateway = "gateway-queue";
+
+    /// <summary>The priority scenario's consumers: name, key, class. Other contenders ignore the keys (the gateway contenders accept any caller).</summary>
+    public static readonly (string Name, string Key, string Class)[] PriorityConsumers =
+    [
+        ("interactive", "bench-key-interactive", "interactive"),
+        ("batch-a", "bench-key-batch-a", "batch"),
+        ("batch-b", "bench-key-batch-b", "batch"),
+    ];
+
+    /// <summary>Its settings: every consumer may wait up to 30 s for a backend instead of a 429.</summary>
+    public static readonly string[] QueueingArguments =
+    [
+        .. PriorityConsumers.SelectMany(c => new[]
+        {
+            $"--Gateway:Consumers:{c.Name}:Keys:0={c.Key}",
+            $"--Gateway:Consumers:{c.Name}:Priority={c.Class}",
+            $"--Gateway:Consumers:{c.Name}:MaxQueueWait=00:00:30",
+        }),
+    ];
+
+    /// <summary><see cref="QueueingGateway"/> with a dispatch hold of 50 ms (README "Admission").</summary>
+    public const string QueueingHeldGateway = "gateway-queue-hold";
+
     public const string GatewayPrefix = "gateway-";
 
     /// <summary>The gateway from another build (<c>--baseline &lt;dir&gt;</c>), any policy name that build knows.</summary>
@@ -49,7 +74,7 @@ internal static class ContenderCatalog
     /// </summary>
     public static IReadOnlyList<string> Gateways => [.. LoadBalancingPolicies.Names.Select(p => GatewayPrefix + p)];
 
-    public static IReadOnlyList<string> All => [Direct, .. Gateways, HedgedGateway, NginxRoundRobin, YarpRoundRobin, ClientRetry];
+    public static IReadOnlyList<string> All => [Direct, .. Gateways, HedgedGateway, QueueingGateway, QueueingHeldGateway, NginxRoundRobin, YarpRoundRobin, ClientRetry];
 
     /// <summary>Null when the contender can run here, else why not (printed, and the contender skipped).</summary>
     public static string? Unavailable(string name, string? baselineGateway = null) => name switch
@@ -74,6 +99,8 @@ internal static class ContenderCatalog
         YarpRoundRobin => await YarpContender.StartAsync(fleet, requestTimeout),
         ClientRetry => new ClientRetryContender(fleet, requestTimeout),
         HedgedGateway => await GatewayContender.StartAsync("weighted", fleet, requestTimeout, HedgingArguments, name: HedgedGateway),
+        QueueingGateway => await GatewayContender.StartAsync("weighted", fleet, requestTimeout, QueueingArguments, name: QueueingGateway),
+        QueueingHeldGateway => await GatewayContender.StartAsync("weighted", fleet, requestTimeout, [.. QueueingArguments, "--Gateway:Admission:DispatchHold=00:00:00.050"], name: QueueingHeldGateway),
         _ when name.StartsWith(GatewayPrefix, StringComparison.Ordinal) => await GatewayContender.StartAsync(name[GatewayPrefix.Length..], fleet, requestTimeout),
         _ => throw new ArgumentException(Unavailable(name), nameof(name)),
     };

@@ -18,6 +18,12 @@ internal sealed class ChatRequest
     }
 
     public byte[] Body { get; }
+
+    /// <summary>The caller's key (a consumer of the gateway); null sends <see cref="HttpSender.ApiKey"/>.</summary>
+    public string? ApiKey { get; private init; }
+
+    /// <summary>The same request (same body, not copied) sent with another caller's key.</summary>
+    public ChatRequest WithApiKey(string apiKey) => new(Body, Stream, MaxTokens, PromptTokens) { ApiKey = apiKey };
     public bool Stream { get; }
     public int MaxTokens { get; }
 

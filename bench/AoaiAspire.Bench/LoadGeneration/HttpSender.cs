@@ -25,7 +25,7 @@ internal sealed class HttpSender(HttpClient client, IReadOnlyList<string> region
         {
             Content = new ByteArrayContent(request.Body) { Headers = { ContentType = Json } },
         };
-        message.Headers.TryAddWithoutValidation("api-key", ApiKey);
+        message.Headers.TryAddWithoutValidation("api-key", request.ApiKey ?? ApiKey);
 
         HttpResponseMessage response;
         try

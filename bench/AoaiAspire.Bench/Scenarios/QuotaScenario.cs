@@ -28,9 +28,9 @@ namespace AoaiAspire.Bench.Scenarios;
 /// </remarks>
 internal sealed class QuotaScenario : IScenario
 {
-    private const int MaxTokens = 256;
+    internal const int MaxTokens = 256;
 
-    private static readonly RegionSpec[] Regions =
+    internal static readonly RegionSpec[] Regions =
     [
         new("eastus", Priority: 1) { TokensPerMinute = 60_000, RequestsPerMinute = null, LatencyScale = 1.0 },
         new("eastus2", Priority: 1) { TokensPerMinute = 60_000, RequestsPerMinute = null, LatencyScale = 1.15 },

@@ -119,6 +119,15 @@ internal sealed class ConsumerOptions
     /// <summary>Limits for one deployment, applied in addition to the consumer-wide ones (<c>DeploymentLimits:{deployment}</c>). Default none.</summary>
     public Dictionary<string, Quotas.DeploymentQuotaOptions> DeploymentLimits { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Its priority class (<c>Gateway:Admission:Classes</c>); null takes <c>Gateway:Admission:DefaultClass</c>. Default null. README "Admission".</summary>
+    public string? Priority { get; set; }
+
+    /// <summary>
+    /// Its patience: how long a request may wait in the admission queue for a backend instead of getting a 429 at once
+    /// (a caller lowers it with <c>x-aoai-max-wait-ms</c>); null takes <c>Gateway:Admission:MaxQueueWait</c>. Default null.
+    /// </summary>
+    public TimeSpan? MaxQueueWait { get; set; }
+
     /// <summary>This consumer's quota behaviour while Redis is unreachable; null follows <c>Gateway:Quotas:WhenRedisDown</c>. Default null. See docs/quotas.md.</summary>
     public Quotas.QuotaRedisDownMode? QuotaWhenRedisDown { get; set; }
 }

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace AoaiAspire.Gateway.Consumers;
 
 /// <summary>A caller of the gateway.</summary>
-internal sealed class Consumer(string name, IReadOnlySet<string>? deployments, int maxConcurrentRequests = 0)
+internal sealed class Consumer(string name, IReadOnlySet<string>? deployments, int maxConcurrentRequests = 0, string? priority = null, TimeSpan? maxQueueWait = null)
 {
     public static readonly Consumer Anonymous = new("anonymous", null);
 
@@ -18,6 +18,12 @@ internal sealed class Consumer(string name, IReadOnlySet<string>? deployments, i
     public int MaxConcurrentRequests { get; } = maxConcurrentRequests;
 
     public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Its priority class in the admission queue; null: the default class.</summary>
+    public string? Priority { get; } = priority;
+
+    /// <summary>How long its requests may wait in the admission queue; null: <c>Gateway:Admission:MaxQueueWait</c>.</summary>
+    public TimeSpan? MaxQueueWait { get; } = maxQueueWait;
 
     /// <summary>Counts a request in, unless the consumer is at its concurrency limit. Pair with <see cref="Exit"/>.</summary>
     public bool TryEnter()
@@ -115,7 +121,7 @@ internal sealed class ConsumerDirectory
         foreach (var (name, c) in options.Consumers)
         {
             var consumer = new Consumer(name, c.Deployments.Count == 0 ? null : new HashSet<string>(c.Deployments, StringComparer.OrdinalIgnoreCase),
-                c.MaxConcurrentRequests ?? options.Limits.MaxConcurrentRequestsPerConsumer);
+                c.MaxConcurrentRequests ?? options.Limits.MaxConcurrentRequestsPerConsumer, c.Priority, c.MaxQueueWait);
             foreach (var key in c.Keys.Where(k => !string.IsNullOrWhiteSpace(k)))
             {
                 map[KeyHash.Of(key.Trim())] = consumer;

@@ -1,4 +1,5 @@
 using AoaiAspire.Backends.Upstream;
+using AoaiAspire.Gateway.Admission;
 using System.Buffers;
 using System.Diagnostics;
 using System.Net.Http.Headers;
@@ -57,6 +58,12 @@ internal readonly record struct ForwardRequest(
 {
     /// <summary>A Responses API call: its owner, search and recording rules, and its account-wide upstream path.</summary>
     public ResponsesCall? Stateful { get; init; }
+
+    /// <summary>The consumer's priority class (null: the default class) in the admission queue.</summary>
+    public string? PriorityClass { get; init; }
+
+    /// <summary>The consumer's patience: how long the request may wait in the admission queue (a header may lower it). Zero: not at all.</summary>
+    public TimeSpan MaxQueueWait { get; init; }
 }
 
 /// <summary>What the forwarding came to: whether a backend answered, and the tokens it reported.</summary>
@@ -84,7 +91,9 @@ internal readonly record struct ForwardResult(bool Answered, Usage Usage, bool U
 ///    backend's circuit and try the next; anything else is the answer;
 /// 4. stream the answer: status and headers, then the body chunk by chunk with a pooled buffer, flushed
 ///    per chunk so SSE reaches the caller as it is produced. From the first byte on, no retry.
-/// When no backend is left: 429 with the soonest Retry-After if every candidate is throttled, else 503.
+/// When no backend is left: if one will be within the caller's patience, the request waits in the admission queue
+/// (Admission/AdmissionQueue.cs) and goes round again when dispatched; else, or once its patience is spent, 429 with
+/// the soonest Retry-After if every candidate is throttled, else 503.
 /// </remarks>
 internal sealed partial class GatewayForwarder(
     UpstreamInvoker upstream,
@@ -92,6 +101,7 @@ internal sealed partial class GatewayForwarder(
     BackendSelector selector,
     BackendStateUpdater updater,
     Hedging.Hedger hedger,
+    AdmissionQueue admission,
     IOptionsMonitor<GatewayOptions> options,
     GatewayTelemetry telemetry,
     TimeProvider time,
@@ -112,47 +122,108 @@ internal sealed partial class GatewayForwarder(
         var gateway = options.CurrentValue;
         var route = request.Route;
         var maxAttempts = gateway.Routing.MaxAttempts == 0 ? route.Candidates.Length : Math.Min(gateway.Routing.MaxAttempts, route.Candidates.Length);
-        ulong tried = 0;
         NoBackend none = default;
         var upstreamTicks = 0L;
         if (request.Stateful is { OwnerIndex: >= 0 } pinned)
         {
             return await ForwardToOwnerAsync(context, request, pinned, gateway).ConfigureAwait(false);
         }
-        for (var attempt = 1; attempt <= maxAttempts; attempt++)
+        // The caller's priority class may keep it off some priority groups; a request that may wait joins those of its
+        // class (or a higher one) already waiting for this deployment instead of overtaking them (Admission/AdmissionQueue.cs).
+        var excluded = admission.Excluded(route, request.PriorityClass);
+        var mayWait = request.MaxQueueWait > TimeSpan.Zero && request.Stateful is null;
+        WaitingRequest? waiting = null;
+        var lastRound = false;
+        try
         {
-            // 1. Select.
-            var index = selector.Select(route, tried, updater.Now, out none, request.EstimatedTokens);
-            if (index < 0)
+            if (mayWait && admission.MustWaitBehind(route, request.PriorityClass)
+                && (waiting = admission.CreateWaiter(context, route, request.Consumer, request.PriorityClass, request.MaxQueueWait, request.EstimatedTokens)) is not null
+                && admission.TryEnqueue(waiting, context, none: null))
             {
-                break;
+                var first = await waiting.Outcome.ConfigureAwait(false);
+                if (first != WaitOutcome.Granted)
+                {
+                    if (await AnswerWaitAsync(context, route, first) is { } answered)
+                    {
+                        return answered;
+                    }
+                    lastRound = true;
+                }
             }
-            tried |= 1UL << index;
+            while (true)
+            {
+                var tried = excluded;
+                for (var attempt = 1; attempt <= maxAttempts; attempt++)
+                {
+                    // 1. Select.
+                    var index = selector.Select(route, tried, updater.Now, out none, request.EstimatedTokens, excluded);
+                    if (waiting is { HoldsGrant: true })
+                    {
+                        admission.Selected(waiting, picked: index >= 0); // the next waiting request may go (now, or after its answer or the hold)
+                    }
+                    if (index < 0)
+                    {
+                        break;
+                    }
+                    tried |= 1UL << index;
 
-            var attemptStarted = time.GetTimestamp();
-            var lastChance = attempt == maxAttempts || System.Numerics.BitOperations.PopCount(tried) >= route.Candidates.Length;
-            AttemptOutcome outcome;
-            ForwardResult result;
-            if (attempt == 1 && !lastChance && request.Stateful is null
-                && hedger.TryPlan(route.Name, route.Candidates[index].State, out var hedgeDelay, stream: request.UsageMode != UsageMode.Json))
-            {
-                var hedged = await HedgedAsync(context, request, index, tried, hedgeDelay, maxAttempts, gateway).ConfigureAwait(false);
-                (outcome, result, tried) = (hedged.Outcome, hedged.Result, hedged.Tried);
-                attempt = hedged.Attempts;
+                    var attemptStarted = time.GetTimestamp();
+                    var lastChance = attempt == maxAttempts || System.Numerics.BitOperations.PopCount(tried) >= route.Candidates.Length;
+                    AttemptOutcome outcome;
+                    ForwardResult result;
+                    if (attempt == 1 && !lastChance && request.Stateful is null
+                        && hedger.TryPlan(route.Name, route.Candidates[index].State, out var hedgeDelay, stream: request.UsageMode != UsageMode.Json))
+                    {
+                        var hedged = await HedgedAsync(context, request, index, tried, hedgeDelay, maxAttempts, gateway).ConfigureAwait(false);
+                        (outcome, result, tried) = (hedged.Outcome, hedged.Result, hedged.Tried);
+                        attempt = hedged.Attempts;
+                    }
+                    else
+                    {
+                        (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway, lastChance).ConfigureAwait(false);
+                    }
+                    upstreamTicks += time.GetElapsedTime(attemptStarted).Ticks;
+                    if (waiting is { HoldsGrant: true })
+                    {
+                        waiting.Queue.Dispatched(waiting); // answered before the hold ran out
+                    }
+                    if (outcome != AttemptOutcome.Retry)
+                    {
+                        admission.OnCompleted(route);
+                        return result with { Upstream = TimeSpan.FromTicks(upstreamTicks) };
+                    }
+                    if (attempt >= maxAttempts)
+                    {
+                        selector.Select(route, ulong.MaxValue, updater.Now, out none, excluded: excluded);
+                        break;
+                    }
+                }
+                // No backend now: wait in the admission queue if one will take the request within the caller's patience.
+                if (lastRound || !mayWait)
+                {
+                    break;
+                }
+                waiting ??= admission.CreateWaiter(context, route, request.Consumer, request.PriorityClass, request.MaxQueueWait, request.EstimatedTokens);
+                if (waiting is null || !admission.TryEnqueue(waiting, context, none))
+                {
+                    break;
+                }
+                var waited = await waiting.Outcome.ConfigureAwait(false);
+                if (waited != WaitOutcome.Granted)
+                {
+                    if (await AnswerWaitAsync(context, route, waited) is { } answered)
+                    {
+                        return answered with { Upstream = TimeSpan.FromTicks(upstreamTicks) };
+                    }
+                    lastRound = true; // patience spent: one more look, then the answer it would have had at once
+                }
             }
-            else
+        }
+        finally
+        {
+            if (waiting is not null)
             {
-                (outcome, result) = await AttemptAsync(context, request, route.Candidates[index], attempt, gateway, lastChance).ConfigureAwait(false);
-            }
-            upstreamTicks += time.GetElapsedTime(attemptStarted).Ticks;
-            if (outcome != AttemptOutcome.Retry)
-            {
-                return result with { Upstream = TimeSpan.FromTicks(upstreamTicks) };
-            }
-            if (attempt >= maxAttempts)
-            {
-                selector.Select(route, ulong.MaxValue, updater.Now, out none);
-                break;
+                admission.Leave(waiting);
             }
         }
         if (request.Stateful is { SawNotFound: true } searched)
@@ -164,6 +235,23 @@ internal sealed partial class GatewayForwarder(
             await WriteNoBackendAsync(context, route, none).ConfigureAwait(false);
         }
         return new ForwardResult { Upstream = TimeSpan.FromTicks(upstreamTicks), Unserved = none };
+    }
+
+    /// <summary>A wait that did not end in a grant: the caller left (nothing to answer) or the gateway is stopping (503); null when its patience ran out.</summary>
+    private async ValueTask<ForwardResult?> AnswerWaitAsync(HttpContext context, DeploymentRoute route, WaitOutcome outcome)
+    {
+        switch (outcome)
+        {
+            case WaitOutcome.CallerGone:
+                return new ForwardResult { Unserved = new NoBackend(false, 0) { Reason = "caller_gone" } };
+            case WaitOutcome.ShuttingDown:
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, GatewayErrorCodes.NoBackendAvailable,
+                    $"The gateway is shutting down; the request waited for a backend of deployment '{route.Name}' and was not sent. Please retry after 1 second.",
+                    TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+                return new ForwardResult { Unserved = new NoBackend(false, 0) { Reason = "admission_shutdown" } };
+            default:
+                return null;
+        }
     }
 
     private readonly record struct HedgedResult(AttemptOutcome Outcome, ForwardResult Result, ulong Tried, int Attempts);

@@ -1,3 +1,4 @@
+using AoaiAspire.Gateway.Admission;
 using AoaiAspire.Gateway.Affinity;
 using AoaiAspire.Gateway.Configuration;
 using AoaiAspire.Gateway.Consumers;
@@ -34,7 +35,8 @@ internal readonly record struct Rejection(int Status, string Code, string Messag
 /// 5. resolve: the deployment's route and the consumer's right to call it (and, for Responses, the owner of a named object);
 ///    a body refused in step 4 is answered here, after a 404 or 403 (Azure OpenAI's order), or in step 4 when no deployment is known;
 /// 6. admit: the consumer's quota charged with the estimate;
-/// 7. forward: <see cref="GatewayForwarder"/>;
+/// 7. forward: <see cref="GatewayForwarder"/>, which holds the request in the admission queue when no backend can take it
+///    yet but one will within the consumer's patience (<see cref="AdmissionQueue"/>);
 /// 8. account: the quota corrected with the real usage, the usage ledger, the request's telemetry.
 /// </remarks>
 internal sealed class GatewayRequestHandler(
@@ -44,6 +46,7 @@ internal sealed class GatewayRequestHandler(
     IConsumerQuotas quotas,
     AffinityDirectory affinity,
     GatewayForwarder forwarder,
+    AdmissionQueue admission,
     UsageLedger ledger,
     GatewayTelemetry telemetry,
     TimeProvider time,
@@ -169,6 +172,8 @@ internal sealed class GatewayRequestHandler(
                 estimate, isJson ? TokenEstimator.PromptTokens(info) : 0, usageMode, arrivedAt, decision.RemainingTokens, decision.RemainingRequests)
             {
                 Stateful = stateful,
+                PriorityClass = consumer.Priority,
+                MaxQueueWait = consumer.MaxQueueWait ?? admission.Options.MaxQueueWait,
             };
             ForwardResult result;
             try

@@ -13,7 +13,7 @@ internal static class HeaderRules
         "Accept-Encoding",
         "api-key", "Authorization", "Cookie", "ocp-apim-subscription-key",
         "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded",
-        GatewayHeaders.Backend, GatewayHeaders.Attempts);
+        GatewayHeaders.Backend, GatewayHeaders.Attempts, Admission.AdmissionQueue.MaxWaitHeader);
 
     /// <summary>W3C trace context headers, replaced by the gateway's own when it traces.</summary>
     public static bool IsTraceContext(string name)

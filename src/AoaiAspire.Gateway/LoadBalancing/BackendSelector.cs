@@ -7,8 +7,11 @@ namespace AoaiAspire.Gateway.LoadBalancing;
 /// <summary>The outcome of a selection when nothing could be picked.</summary>
 internal readonly record struct NoBackend(bool AllThrottled, long RetryAt)
 {
+    /// <summary>A reason of its own for telemetry (the admission queue's shutdown answer); null for the usual two.</summary>
+    public string? Reason { get; init; }
+
     /// <summary>The reason counted in telemetry for a request no backend served.</summary>
-    public string RejectReason => AllThrottled ? "all_throttled" : "no_backend";
+    public string RejectReason => Reason ?? (AllThrottled ? "all_throttled" : "no_backend");
 }
 
 /// <summary>
@@ -30,8 +33,10 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy, IOptionsMonit
     public ILoadBalancingPolicy Policy { get; } = policy;
 
     /// <summary>Returns the candidate index, or -1 with <paramref name="none"/> describing why.</summary>
-    public int Select(DeploymentRoute route, ulong tried, long now, out NoBackend none, long estimatedTokens = 0)
+    /// <param name="excluded">Candidates the caller's priority class may never use (Gateway:Admission:Classes:{name}:ExcludedPriorityGroups): never picked, and left out of <paramref name="none"/>.</param>
+    public int Select(DeploymentRoute route, ulong tried, long now, out NoBackend none, long estimatedTokens = 0, ulong excluded = 0)
     {
+        tried |= excluded;
         Span<int> available = stackalloc int[BackendCatalog.MaxCandidatesPerDeployment];
         var overdue = options?.CurrentValue.Routing.Overdue ?? NoOverdueRule;
         // First pass: the policy may pass over backends that would not suit this request (capacity);
@@ -55,10 +60,14 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy, IOptionsMonit
         }
 
         // Nothing available: all throttled → the caller gets a 429 with the soonest end; otherwise a 503.
-        var allThrottled = true;
+        var allThrottled = excluded != ulong.MaxValue >> (64 - route.Candidates.Length); // none allowed at all: a 503, not a 429
         var retryAt = long.MaxValue;
         for (var i = 0; i < route.Candidates.Length; i++)
         {
+            if ((excluded & (1UL << i)) != 0)
+            {
+                continue;
+            }
             var state = route.Candidates[i].State;
             var deployment = route.Candidates[i].Capacity;
             allThrottled &= state.IsThrottledOnly(now, deployment);

@@ -176,7 +176,9 @@ internal static partial class RealtimeEndpoints
 
         // 2. Connect upstream.
         var connector = services.GetRequiredService<RealtimeConnector>();
-        var connected = await connector.ConnectAsync(context, route, preview, options).ConfigureAwait(false);
+        // A session is not queued, but its consumer's class keeps it off the priority groups that class never uses.
+        var excluded = services.GetRequiredService<Admission.AdmissionQueue>().Excluded(route, consumer.Priority);
+        var connected = await connector.ConnectAsync(context, route, preview, options, excluded).ConfigureAwait(false);
         if (connected.Socket is not { } upstream)
         {
             telemetry.Rejected((connected.Unserved ?? default).RejectReason, route.Name);
@@ -308,16 +310,17 @@ internal sealed partial class RealtimeConnector(
     /// <summary>Caller headers worth passing on to the backend's handshake (the rest are the gateway's or the handshake's).</summary>
     private static readonly string[] PassedHeaders = ["OpenAI-Beta", "x-ms-client-request-id", "User-Agent"];
 
-    public async Task<RealtimeConnection> ConnectAsync(HttpContext context, DeploymentRoute route, bool preview, RealtimeOptions options)
+    /// <param name="excluded">Candidates the consumer's priority class may not use (Gateway:Admission:Classes:{name}:ExcludedPriorityGroups).</param>
+    public async Task<RealtimeConnection> ConnectAsync(HttpContext context, DeploymentRoute route, bool preview, RealtimeOptions options, ulong excluded = 0)
     {
         var gateway = gatewayOptions.CurrentValue;
         var maxAttempts = gateway.Routing.MaxAttempts == 0 ? route.Candidates.Length : Math.Min(gateway.Routing.MaxAttempts, route.Candidates.Length);
-        ulong tried = 0;
+        var tried = excluded;
         NoBackend none = default;
         var upstreamTicks = 0L;
         for (var attempt = 1; attempt <= maxAttempts; attempt++)
         {
-            var index = selector.Select(route, tried, updater.Now, out none);
+            var index = selector.Select(route, tried, updater.Now, out none, excluded: excluded);
             if (index < 0)
             {
                 break;
@@ -337,7 +340,7 @@ internal sealed partial class RealtimeConnector(
             }
             if (attempt == maxAttempts)
             {
-                selector.Select(route, ulong.MaxValue, updater.Now, out none);
+                selector.Select(route, ulong.MaxValue, updater.Now, out none, excluded: excluded);
             }
         }
         await WriteNoBackendAsync(context, route, none).ConfigureAwait(false);

@@ -23,7 +23,7 @@ internal static class BackendStateNames
 /// </summary>
 internal static class BackendSnapshot
 {
-    public static BackendsReport Build(BackendCatalog catalog, UsageLedger ledger, BackendEventLog events, DateTimeOffset now, IReadOnlyList<Hedging.HedgingReport>? hedging = null)
+    public static BackendsReport Build(BackendCatalog catalog, UsageLedger ledger, BackendEventLog events, DateTimeOffset now, IReadOnlyList<Hedging.HedgingReport>? hedging = null, Admission.AdmissionReport? admission = null)
     {
         var ticks = now.UtcTicks;
         var ledgerRows = ledger.Snapshot().Select(kv => (kv.Key, Requests: kv.Value.Requests, Prompt: kv.Value.PromptTokens, Completion: kv.Value.CompletionTokens)).ToArray();
@@ -49,6 +49,7 @@ internal static class BackendSnapshot
                 Time(e.At)!.Value, e.Backend, Kind(e.Kind), Time(e.Until), Telemetry.GatewayTelemetry.SourceName(e.Source), e.Verdict is { } v ? Verdict(v) : null))])
         {
             Hedging = hedging ?? [],
+            Admission = admission,
         };
     }
 
@@ -148,6 +149,8 @@ internal sealed record BackendsReport(
 {
     /// <summary>What hedging did per hedging deployment since start (empty when none hedges).</summary>
     public IReadOnlyList<Hedging.HedgingReport> Hedging { get; init; } = [];
+    /// <summary>This replica's admission queue: waiting requests and waits per priority class.</summary>
+    public Admission.AdmissionReport? Admission { get; init; }
 }
 
 internal sealed record BackendReport(

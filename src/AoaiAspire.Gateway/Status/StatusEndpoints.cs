@@ -28,10 +28,10 @@ internal static class StatusEndpoints
     public static IEndpointRouteBuilder MapGatewayStatus(this IEndpointRouteBuilder endpoints)
     {
         var admin = endpoints.MapGroup(AdminPrefix).AddEndpointFilter<AdminKeyFilter>();
-        admin.MapGet("/backends", (BackendRegistry registry, UsageLedger ledger, BackendEventLog events, Hedging.Hedger hedger, TimeProvider time, HttpContext context) =>
+        admin.MapGet("/backends", (BackendRegistry registry, UsageLedger ledger, BackendEventLog events, Hedging.Hedger hedger, Admission.AdmissionQueue admission, TimeProvider time, HttpContext context) =>
         {
             NoStore(context.Response);
-            var report = BackendSnapshot.Build(registry.Catalog, ledger, events, time.GetUtcNow(), hedger.Report());
+            var report = BackendSnapshot.Build(registry.Catalog, ledger, events, time.GetUtcNow(), hedger.Report(), admission.Report());
             return TypedResults.Json(report, StatusJsonContext.Default.BackendsReport);
         });
         admin.MapGet("/usage", (UsageHistory history, TimeProvider time, HttpContext context) =>

@@ -22,6 +22,9 @@ internal static class TelemetryNames
     public const string TimeToFirstChunk = "aoai.gateway.time_to_first_chunk";
     public const string AddedLatency = "aoai.gateway.added_latency";
     public const string BackendStateChanges = "aoai.gateway.backend.state_changes";
+    public const string AdmissionQueueLength = "aoai.gateway.admission.queue_length";
+    public const string AdmissionWait = "aoai.gateway.admission.wait";
+    public const string AdmissionRefused = "aoai.gateway.admission.refused";
     public const string Hedges = "aoai.gateway.hedges";
     public const string HedgeExtraTokens = "aoai.gateway.hedge.extra_tokens";
 
@@ -45,6 +48,8 @@ internal static class TelemetryNames
     public const string StateChange = "aoai.state_change";
     /// <summary>Who saw a backend state change: <c>local</c>, <c>peer</c> (another replica) or <c>probe</c>.</summary>
     public const string StateSource = "aoai.state_source";
+    /// <summary>A consumer's priority class in the admission queue (<c>Gateway:Admission:Classes</c>).</summary>
+    public const string PriorityClass = "aoai.priority_class";
     /// <summary>How a due hedge ended: <c>hedge_won</c>, <c>first_won</c>, <c>both_failed</c>, <c>no_budget</c>, <c>no_backend</c>.</summary>
     public const string HedgeOutcome = "aoai.hedge.outcome";
     public const string ResponseStatus = "http.response.status_code";

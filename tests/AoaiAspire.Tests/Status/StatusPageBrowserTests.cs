@@ -61,6 +61,9 @@ public sealed class StatusPageBrowserTests
             await Expect(page.Locator("[data-backend='eastus']")).ToHaveAttributeAsync("data-state", "available");
             await Expect(page.Locator("[data-backend='eastus'] [data-testid=in-flight]")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@"^\d"));
             await Expect(page.GetByTestId("hedging")).ToContainTextAsync("off"); // no deployment hedges in this configuration
+            // The admission queue's classes, none waiting (no consumer here may wait).
+            await Expect(page.Locator("[data-admission-class='interactive'] [data-testid=admission-queued]")).ToHaveTextAsync("0", new() { Timeout = Timeout });
+            await Expect(page.Locator("[data-admission-class='batch'] [data-testid=admission-queued]")).ToHaveTextAsync("0");
 
             // Charts fill from the sampler (one column per 5 s) while traffic runs.
             await Expect(page.Locator("#chart-tokens-consumer rect[data-series]").First).ToBeVisibleAsync(new() { Timeout = Timeout });
