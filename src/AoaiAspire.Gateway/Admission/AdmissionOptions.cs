@@ -76,6 +76,17 @@ internal sealed class PriorityClassOptions
     /// <c>[1]</c> keeps batch traffic off provisioned (PTU) deployments. Default none.
     /// </summary>
     public List<int> ExcludedPriorityGroups { get; set; } = [];
+
+    /// <summary>
+    /// What lower classes leave of each backend's current token minute for this class (and the classes above it): its
+    /// measured demand on the deployment (estimated tokens per second over the last minute, this replica) times the time
+    /// left in the minute times this factor, shared evenly among the deployment's backends. A lower-class request waits
+    /// (or gets its 429) rather than take a backend below that. 0 keeps nothing back; it applies only while this class
+    /// has asked for something in the last minute and a backend has reported what it has left. Default 1.25.
+    /// </summary>
+    public double ReserveFactor { get; set; } = DefaultReserveFactor;
+
+    public const double DefaultReserveFactor = 1.25;
 }
 
 /// <summary>Checks the admission settings at start-up; every message names the key to fix.</summary>
@@ -116,6 +127,10 @@ internal sealed class AdmissionOptionsValidator(IConfiguration configuration) : 
             if (classes.Any(o => o.Value is not null && !string.Equals(o.Key, className, StringComparison.OrdinalIgnoreCase) && o.Value.Order == c.Order))
             {
                 errors.Add($"{prefix}:Classes:{className}:Order {c.Order} is shared with another class; each class needs its own order.");
+            }
+            if (c.ReserveFactor is < 0 or > 10 || double.IsNaN(c.ReserveFactor))
+            {
+                errors.Add($"{prefix}:Classes:{className}:ReserveFactor must be between 0 (keep nothing back) and 10; it is {c.ReserveFactor} (default {PriorityClassOptions.DefaultReserveFactor}).");
             }
             if (c.ExcludedPriorityGroups.Any(g => g < 0))
             {

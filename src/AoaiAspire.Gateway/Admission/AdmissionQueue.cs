@@ -32,6 +32,7 @@ internal sealed partial class AdmissionQueue : IDisposable
     private readonly FrozenDictionary<string, PriorityClass> _byName;
     private readonly PriorityClass _default;
     private readonly bool _anyExclusions;
+    private readonly bool _reserving;
     private readonly BackendRegistry _registry;
     private readonly BackendStateUpdater _updater;
     private readonly Random _random;
@@ -54,7 +55,7 @@ internal sealed partial class AdmissionQueue : IDisposable
         _random = random ?? Random.Shared;
         _logger = logger;
         _jitterTicks = admission.WakeJitter.Ticks;
-        Classes = [.. admission.EffectiveClasses.OrderBy(c => c.Value.Order).Select((c, i) => new PriorityClass(c.Key, c.Value.Order, i, [.. c.Value.ExcludedPriorityGroups.Distinct()]))];
+        Classes = [.. admission.EffectiveClasses.OrderBy(c => c.Value.Order).Select((c, i) => new PriorityClass(c.Key, c.Value.Order, i, [.. c.Value.ExcludedPriorityGroups.Distinct()], c.Value.ReserveFactor))];
         if (Classes.Count > 64)
         {
             throw new OptionsValidationException(AdmissionOptions.SectionName, typeof(AdmissionOptions), [$"{AdmissionOptions.SectionName}:Classes holds {Classes.Count} classes; at most 64."]);
@@ -62,6 +63,8 @@ internal sealed partial class AdmissionQueue : IDisposable
         _byName = Classes.ToFrozenDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
         _default = _byName.GetValueOrDefault(admission.DefaultClass) ?? Classes[0];
         _anyExclusions = Classes.Any(c => c.ExcludedPriorityGroups.Length > 0);
+        // Keeping capacity back needs a class that asks for it above one that must leave it.
+        _reserving = Classes.Take(Classes.Count - 1).Any(c => c.ReserveFactor > 0);
         _queuedPerClass = new int[Classes.Count];
         _counters = [.. Classes.Select(_ => new ClassCounters())];
         updater.Changed += OnBackendStateChanged;
@@ -85,6 +88,76 @@ internal sealed partial class AdmissionQueue : IDisposable
 
     /// <summary>Step 1: the candidates of <paramref name="route"/> the class <paramref name="className"/> may not use (0 when none).</summary>
     public ulong Excluded(DeploymentRoute route, string? className) => _anyExclusions ? ClassOf(className).Excluded(route) : 0;
+
+    /// <summary>
+    /// Step 0, every request: its estimated tokens count toward its class's demand on the deployment, which sizes what
+    /// lower classes leave of each backend's minute (<see cref="Reserved"/>). Nothing happens without a reserving class
+    /// above a lower one, or for the lowest class.
+    /// </summary>
+    public void RecordDemand(DeploymentRoute route, string? className, long estimatedTokens)
+    {
+        if (!_reserving || estimatedTokens <= 0)
+        {
+            return;
+        }
+        var index = ClassOf(className).Index;
+        if (index == Classes.Count - 1)
+        {
+            return;
+        }
+        var demand = route.Demand ?? Interlocked.CompareExchange(ref route.Demand, new ClassDemand(Classes.Count), null) ?? route.Demand!;
+        demand.Add(index, estimatedTokens, Now);
+    }
+
+    /// <summary>
+    /// Step 1b, each round of attempts: the candidates the class <paramref name="className"/> must leave alone for now,
+    /// because what they have left of their current token minute (<see cref="DeploymentCapacity.RemainingTokens"/>) is
+    /// below what the classes above it will need until it ends: their demand per second (<see cref="ClassDemand"/>),
+    /// each times its <c>ReserveFactor</c>, times the time left in that backend's minute, shared evenly by the backends.
+    /// A backend whose minute or remaining tokens are unknown is never held back. None for the first class.
+    /// </summary>
+    /// <remarks>
+    /// As the minute runs out, the share kept back shrinks with it, so by its end lower classes may have all that is
+    /// left: nothing is wasted when the higher classes ask for less than was kept. <see cref="Reservation.Until"/> is
+    /// when the first held-back backend's share will have shrunk to what it has left (or, with nothing left, its reset).
+    /// </remarks>
+    public Reservation Reserved(DeploymentRoute route, string? className)
+        => _reserving && route.Demand is { } demand ? Reserved(route, demand, ClassOf(className).Index, Now) : default;
+
+    private Reservation Reserved(DeploymentRoute route, ClassDemand demand, int index, long now)
+    {
+        double above = 0;
+        for (var i = 0; i < index; i++)
+        {
+            var factor = Classes[i].ReserveFactor;
+            if (factor > 0)
+            {
+                above += factor * demand.PerTick(i, now);
+            }
+        }
+        if (above <= 0)
+        {
+            return default;
+        }
+        var candidates = route.Candidates;
+        var share = above / candidates.Length;
+        ulong mask = 0;
+        var until = long.MaxValue;
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            var capacity = candidates[i].Capacity;
+            var end = capacity.WindowEndsAt(now);
+            var left = end == 0 ? -1 : capacity.RemainingTokens(now);
+            if (left < 0 || left >= share * (end - now))
+            {
+                continue;
+            }
+            mask |= 1UL << i;
+            var free = left <= 0 ? end : end - (long)(left / share);
+            until = Math.Min(until, Math.Max(free, now + 1));
+        }
+        return mask == 0 ? default : new Reservation(mask, until);
+    }
 
     /// <summary>Step 2: are requests of this class or a higher one waiting for this deployment? Lock-free; false at once when nothing waits.</summary>
     public bool MustWaitBehind(DeploymentRoute route, string? className)
@@ -256,10 +329,15 @@ internal sealed partial class AdmissionQueue : IDisposable
                     oldest = at;
                 }
             }
+            double demandPerTick = 0;
+            foreach (var route in _registry.Catalog.Routes.Values)
+            {
+                demandPerTick += route.Demand?.PerTick(i, Now) ?? 0;
+            }
             var counters = _counters[i];
             lock (counters)
             {
-                classes[i] = new ClassReport(c.Name, c.Order, c.ExcludedPriorityGroups, waiting,
+                classes[i] = new ClassReport(c.Name, c.Order, c.ExcludedPriorityGroups, c.ReserveFactor, Math.Round(demandPerTick * TimeSpan.TicksPerMinute), waiting,
                     oldest == 0 ? null : Math.Round(Time.GetElapsedTime(oldest).TotalMilliseconds, 1),
                     counters.Served, counters.Served == 0 ? null : Math.Round(TimeSpan.FromTicks(counters.ServedWaitTicks / counters.Served).TotalMilliseconds, 1),
                     counters.TimedOut, counters.CallerGone, counters.QueueFull, counters.ShutDown);
@@ -281,8 +359,15 @@ internal sealed partial class AdmissionQueue : IDisposable
         Interlocked.Add(ref _queuedPerClass[priorityClass.Index], delta);
     }
 
-    /// <summary>Is a candidate of <paramref name="route"/> outside <paramref name="excluded"/> available now? Else the soonest known end goes to <paramref name="soonest"/>.</summary>
-    internal static bool AnyAvailable(DeploymentRoute route, ulong excluded, long now, ref long soonest)
+    /// <summary>The candidates the class at <paramref name="index"/> must leave for higher classes now (dispatch).</summary>
+    internal Reservation ReservedFor(DeploymentRoute route, int index, long now)
+        => _reserving && index > 0 && route.Demand is { } demand ? Reserved(route, demand, index, now) : default;
+
+    /// <summary>
+    /// Is a candidate of <paramref name="route"/> outside <paramref name="excluded"/> and <paramref name="reserved"/>
+    /// available now? Else the soonest known end (of a throttle, a break, a reservation) goes to <paramref name="soonest"/>.
+    /// </summary>
+    internal static bool AnyAvailable(DeploymentRoute route, ulong excluded, long now, ref long soonest, Reservation reserved = default)
     {
         var candidates = route.Candidates;
         for (var i = 0; i < candidates.Length; i++)
@@ -294,7 +379,12 @@ internal sealed partial class AdmissionQueue : IDisposable
             var candidate = candidates[i];
             if (candidate.State.IsAvailable(now, candidate.Capacity))
             {
-                return true;
+                if ((reserved.Mask & (1UL << i)) == 0)
+                {
+                    return true;
+                }
+                soonest = Math.Min(soonest, reserved.Until);
+                continue;
             }
             var at = candidate.State.AvailableAt(now, candidate.Capacity);
             if (at > 0 && at < soonest)
@@ -355,5 +445,6 @@ internal sealed partial class AdmissionQueue : IDisposable
 internal sealed record AdmissionReport(int QueueLimit, int Queued, double DefaultMaxQueueWaitMs, string DefaultClass, ClassReport[] Classes);
 
 /// <summary>One class: waiting now, its oldest wait, and the waits so far by how they ended.</summary>
-internal sealed record ClassReport(string Name, int Order, int[] ExcludedPriorityGroups, int Queued, double? OldestWaitMs,
+/// <remarks><see cref="DemandTokensPerMinute"/> is this replica's measure of what the class asked for over the last minute (counted only for classes with one below them).</remarks>
+internal sealed record ClassReport(string Name, int Order, int[] ExcludedPriorityGroups, double ReserveFactor, double DemandTokensPerMinute, int Queued, double? OldestWaitMs,
     long Served, double? AverageServedWaitMs, long TimedOut, long CallerGone, long QueueFull, long ShutDown);

@@ -3,7 +3,7 @@ using AoaiAspire.Gateway.Configuration;
 namespace AoaiAspire.Gateway.Admission;
 
 /// <summary>A priority class as resolved at start-up: its place in the dispatch order and the priority groups it never uses.</summary>
-internal sealed class PriorityClass(string name, int order, int index, int[] excludedPriorityGroups)
+internal sealed class PriorityClass(string name, int order, int index, int[] excludedPriorityGroups, double reserveFactor = 0)
 {
     public string Name { get; } = name;
 
@@ -14,6 +14,9 @@ internal sealed class PriorityClass(string name, int order, int index, int[] exc
     public int Index { get; } = index;
 
     public int[] ExcludedPriorityGroups { get; } = excludedPriorityGroups;
+
+    /// <summary><c>ReserveFactor</c>: how much of its measured demand lower classes leave to it (0: nothing).</summary>
+    public double ReserveFactor { get; } = reserveFactor;
 
     /// <summary>The candidates of <paramref name="route"/> this class may not use, as a mask of candidate indices (0 when none).</summary>
     public ulong Excluded(DeploymentRoute route)

@@ -79,9 +79,12 @@ internal sealed partial class BackendStateUpdater
     /// <summary>The attempt ended without an answer (a timeout, or the caller went away).</summary>
     public void OnAttemptEnded(BackendState state, OutstandingAttempt attempt) => state.Outstanding.End(attempt, Now, answered: false);
 
-    /// <summary>A response's <c>x-ratelimit-remaining-tokens</c> / <c>-requests</c> (either may be absent: -1).</summary>
-    public void OnRemainingCapacity(DeploymentCapacity capacity, long remainingTokens, long remainingRequests)
-        => capacity.Observe(remainingTokens, remainingRequests, Now);
+    /// <summary>
+    /// A response's <c>x-ratelimit-remaining-tokens</c> / <c>-requests</c> (either may be absent: -1), to an attempt
+    /// sent at <paramref name="sentAt"/> (UTC ticks, <see cref="OutstandingAttempt.StartedAt"/>; 0 when not known).
+    /// </summary>
+    public void OnRemainingCapacity(DeploymentCapacity capacity, long remainingTokens, long remainingRequests, long sentAt = 0)
+        => capacity.Observe(remainingTokens, remainingRequests, Now, sentAt);
 
     /// <summary>
     /// A 429 for <paramref name="deployment"/> on <paramref name="state"/>: nothing is left of its minute, and the

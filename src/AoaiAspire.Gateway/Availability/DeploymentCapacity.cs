@@ -7,14 +7,28 @@ namespace AoaiAspire.Gateway.Availability;
 /// next response. A reading older than the limiter's minute is forgotten. Written only through
 /// <see cref="BackendStateUpdater"/>; selection reads it.
 /// </summary>
+/// <remarks>
+/// It also estimates when the deployment's token minute began, so that the admission queue can size what it keeps
+/// back for higher priority classes by the time left in it (<see cref="WindowEndsAt"/>). Azure OpenAI sends no reset
+/// time with a success, so the start is learned: a reading higher than the one before (of a request sent later) means
+/// the count was reset in between, and the minute is taken to have begun when that request was sent; so is a reading
+/// of a request sent after the estimated minute had ended. The estimate is never earlier than the true start, so the
+/// time left is never under-estimated.
+/// </remarks>
 internal sealed class DeploymentCapacity
 {
-    private static readonly long Window = TimeSpan.FromMinutes(1).Ticks;
+    internal static readonly long Window = TimeSpan.FromMinutes(1).Ticks;
 
+    private readonly Lock _windowLock = new();
     private long _throttledUntil;
     private long _tokens = -1;
     private long _requests = -1;
     private long _observedAt;
+
+    // The learned token minute, guarded by _windowLock (a few integers, written once per response that carries a reading).
+    private long _windowStart;
+    private long _lastReading = -1;
+    private long _lastReadingSentAt;
 
     /// <summary>
     /// UTC ticks until which this deployment is benched after a 429 (ours or another replica's). Azure OpenAI's
@@ -46,8 +60,21 @@ internal sealed class DeploymentCapacity
 
     private bool Fresh(long now) => now - Volatile.Read(ref _observedAt) < Window;
 
-    /// <summary>A response's headers (either may be absent: -1).</summary>
-    internal void Observe(long tokens, long requests, long now)
+    /// <summary>
+    /// When the deployment's current token minute is estimated to end (UTC ticks), or 0 when no minute is known or the
+    /// known one is over (the next request opens a new one).
+    /// </summary>
+    public long WindowEndsAt(long now)
+    {
+        var start = Volatile.Read(ref _windowStart);
+        return start != 0 && now < start + Window ? start + Window : 0;
+    }
+
+    /// <summary>
+    /// A response's headers (either may be absent: -1) to a request sent at <paramref name="sentAt"/> (UTC ticks; 0 when
+    /// not known, which leaves the minute's estimate alone).
+    /// </summary>
+    internal void Observe(long tokens, long requests, long now, long sentAt = 0)
     {
         if (tokens < 0 && requests < 0)
         {
@@ -56,6 +83,24 @@ internal sealed class DeploymentCapacity
         Volatile.Write(ref _tokens, tokens);
         Volatile.Write(ref _requests, requests);
         Volatile.Write(ref _observedAt, now);
+        if (tokens < 0 || sentAt <= 0)
+        {
+            return;
+        }
+        lock (_windowLock)
+        {
+            // Only a request sent after the last one read can show a reset: an older one's reading is older news.
+            if (sentAt < _lastReadingSentAt)
+            {
+                return;
+            }
+            if (_windowStart == 0 || tokens > _lastReading || sentAt >= _windowStart + Window)
+            {
+                Volatile.Write(ref _windowStart, sentAt);
+            }
+            _lastReading = tokens;
+            _lastReadingSentAt = sentAt;
+        }
     }
 
     /// <summary>A request is on its way: charge its estimate against what is known to be left.</summary>

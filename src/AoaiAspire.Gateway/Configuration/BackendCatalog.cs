@@ -52,6 +52,9 @@ internal sealed class DeploymentRoute
 
     /// <summary>Round-robin cursor for this route.</summary>
     internal int Cursor;
+
+    /// <summary>What each priority class has asked of this deployment lately; made by the admission queue on first use (Admission/ClassDemand.cs).</summary>
+    internal Admission.ClassDemand? Demand;
 }
 
 /// <summary>An immutable snapshot of the backends and routes; replaced whole when configuration changes.</summary>

@@ -124,6 +124,7 @@ internal sealed partial class GatewayForwarder(
         var maxAttempts = gateway.Routing.MaxAttempts == 0 ? route.Candidates.Length : Math.Min(gateway.Routing.MaxAttempts, route.Candidates.Length);
         NoBackend none = default;
         var upstreamTicks = 0L;
+        admission.RecordDemand(route, request.PriorityClass, request.EstimatedTokens);
         if (request.Stateful is { OwnerIndex: >= 0 } pinned)
         {
             return await ForwardToOwnerAsync(context, request, pinned, gateway).ConfigureAwait(false);
@@ -153,10 +154,12 @@ internal sealed partial class GatewayForwarder(
             while (true)
             {
                 var tried = excluded;
+                // What lower classes must leave for higher ones changes with time and traffic: looked at again each round.
+                var reserved = admission.Reserved(route, request.PriorityClass);
                 for (var attempt = 1; attempt <= maxAttempts; attempt++)
                 {
                     // 1. Select.
-                    var index = selector.Select(route, tried, updater.Now, out none, request.EstimatedTokens, excluded);
+                    var index = selector.Select(route, tried, updater.Now, out none, request.EstimatedTokens, excluded, reserved);
                     if (waiting is { HoldsGrant: true })
                     {
                         admission.Selected(waiting, picked: index >= 0); // the next waiting request may go (now, or after its answer or the hold)
@@ -174,7 +177,7 @@ internal sealed partial class GatewayForwarder(
                     if (attempt == 1 && !lastChance && request.Stateful is null
                         && hedger.TryPlan(route.Name, route.Candidates[index].State, out var hedgeDelay, stream: request.UsageMode != UsageMode.Json))
                     {
-                        var hedged = await HedgedAsync(context, request, index, tried, hedgeDelay, maxAttempts, gateway).ConfigureAwait(false);
+                        var hedged = await HedgedAsync(context, request, index, tried | reserved.Mask, hedgeDelay, maxAttempts, gateway).ConfigureAwait(false);
                         (outcome, result, tried) = (hedged.Outcome, hedged.Result, hedged.Tried);
                         attempt = hedged.Attempts;
                     }
@@ -194,7 +197,7 @@ internal sealed partial class GatewayForwarder(
                     }
                     if (attempt >= maxAttempts)
                     {
-                        selector.Select(route, ulong.MaxValue, updater.Now, out none, excluded: excluded);
+                        selector.Select(route, ulong.MaxValue, updater.Now, out none, excluded: excluded, reserved: reserved);
                         break;
                     }
                 }
@@ -453,7 +456,7 @@ internal sealed partial class GatewayForwarder(
             }
             // 3. React before anything reaches the caller.
             var status = (int)response.StatusCode;
-            ObserveCapacity(candidate, response);
+            ObserveCapacity(candidate, response, outstanding.StartedAt);
             if (status == StatusCodes.Status429TooManyRequests)
             {
                 updater.OnThrottled(state, request.Route.Name, RetryAfter.Parse(response.Headers, time.GetUtcNow()));
@@ -702,11 +705,11 @@ internal sealed partial class GatewayForwarder(
         }
     }
 
-    private void ObserveCapacity(BackendCandidate candidate, HttpResponseMessage response)
+    private void ObserveCapacity(BackendCandidate candidate, HttpResponseMessage response, long sentAt)
     {
         var tokens = ReadLong(response.Headers, "x-ratelimit-remaining-tokens");
         var requests = ReadLong(response.Headers, "x-ratelimit-remaining-requests");
-        updater.OnRemainingCapacity(candidate.Capacity, tokens, requests);
+        updater.OnRemainingCapacity(candidate.Capacity, tokens, requests, sentAt);
     }
 
     private static long ReadLong(HttpResponseHeaders headers, string name)

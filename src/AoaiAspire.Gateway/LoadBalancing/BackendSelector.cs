@@ -15,6 +15,13 @@ internal readonly record struct NoBackend(bool AllThrottled, long RetryAt)
 }
 
 /// <summary>
+/// Candidates a lower priority class must leave alone for now, because what they have left of their token minute is
+/// kept back for higher classes (Admission/AdmissionQueue.cs, <c>ReserveFactor</c>), and the soonest time (UTC ticks)
+/// one of them may be used again. Default: none.
+/// </summary>
+internal readonly record struct Reservation(ulong Mask, long Until);
+
+/// <summary>
 /// Picks the backend for the next attempt: the lowest priority group that has an available candidate not
 /// yet tried for this request, and inside it whatever the policy says. Allocation-free: the candidates a
 /// request has tried are a bit mask, the available ones a stack span.
@@ -34,9 +41,10 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy, IOptionsMonit
 
     /// <summary>Returns the candidate index, or -1 with <paramref name="none"/> describing why.</summary>
     /// <param name="excluded">Candidates the caller's priority class may never use (Gateway:Admission:Classes:{name}:ExcludedPriorityGroups): never picked, and left out of <paramref name="none"/>.</param>
-    public int Select(DeploymentRoute route, ulong tried, long now, out NoBackend none, long estimatedTokens = 0, ulong excluded = 0)
+    /// <param name="reserved">Candidates kept back for higher classes right now: not picked, and counted in <paramref name="none"/> as throttled until the reservation's end.</param>
+    public int Select(DeploymentRoute route, ulong tried, long now, out NoBackend none, long estimatedTokens = 0, ulong excluded = 0, Reservation reserved = default)
     {
-        tried |= excluded;
+        tried |= excluded | reserved.Mask;
         Span<int> available = stackalloc int[BackendCatalog.MaxCandidatesPerDeployment];
         var overdue = options?.CurrentValue.Routing.Overdue ?? NoOverdueRule;
         // First pass: the policy may pass over backends that would not suit this request (capacity);
@@ -70,6 +78,12 @@ internal sealed class BackendSelector(ILoadBalancingPolicy policy, IOptionsMonit
             }
             var state = route.Candidates[i].State;
             var deployment = route.Candidates[i].Capacity;
+            if ((reserved.Mask & (1UL << i)) != 0 && state.IsAvailable(now, deployment))
+            {
+                // Up and with capacity, but what it has left is kept for higher classes: to this caller, a throttle.
+                retryAt = Math.Min(retryAt, reserved.Until);
+                continue;
+            }
             allThrottled &= state.IsThrottledOnly(now, deployment);
             var at = state.AvailableAt(now, deployment);
             if (at > 0 && at < retryAt)

@@ -32,11 +32,11 @@ public sealed class AdmissionQueueTests
         return settings;
     }
 
-    private static HttpRequestMessage Chat(string key, string? maxWaitMs = null)
+    private static HttpRequestMessage Chat(string key, string? maxWaitMs = null, int maxTokens = 5)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, ChatPath)
         {
-            Content = new StringContent("""{"messages":[{"role":"user","content":"Wait for me."}],"max_tokens":5}""", Encoding.UTF8, "application/json"),
+            Content = new StringContent($$"""{"messages":[{"role":"user","content":"Wait for me."}],"max_tokens":{{maxTokens}}}""", Encoding.UTF8, "application/json"),
         };
         request.Headers.Add("api-key", key);
         if (maxWaitMs is not null)
@@ -226,5 +226,47 @@ public sealed class AdmissionQueueTests
 
         using var interactive = await gateway.Client.SendAsync(Chat(WebKey));
         Assert.Equal("ptu", interactive.Headers.GetValues("x-aoai-backend").Single());
+    }
+
+    [Theory]
+    [InlineData(null)] // the default ReserveFactor, 1.25
+    [InlineData("0")]
+    public async Task BatchLeavesInteractiveWhatItWillNeedOfTheMinute_UnlessReserveFactorIs0(string? reserveFactor)
+    {
+        // One region with 2,000 tokens a minute; interactive takes about 850 of them in its first second.
+        await using var sims = await SimulatorHost.StartAsync([Simulators.Account("a", tokensPerMinute: 2000)]);
+        var settings = Settings(sims, 1);
+        if (reserveFactor is not null)
+        {
+            settings["Gateway:Admission:Classes:interactive:Order"] = "0";
+            settings["Gateway:Admission:Classes:interactive:ReserveFactor"] = reserveFactor;
+            settings["Gateway:Admission:Classes:batch:Order"] = "1";
+        }
+        await using var gateway = await GatewayTestHost.StartAsync(settings);
+        for (var i = 0; i < 4; i++)
+        {
+            using var served = await gateway.Client.SendAsync(Chat(WebKey, maxTokens: 200));
+            Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        }
+
+        // About 1,150 tokens are left, and interactive asks for about 85 a second with most of the minute to go:
+        // batch must leave them, and since that holds beyond its 30 s of patience, it hears so at once.
+        using var batch = await gateway.Client.SendAsync(Chat(JobsKey, maxTokens: 200));
+        if (reserveFactor == "0")
+        {
+            Assert.Equal(HttpStatusCode.OK, batch.StatusCode); // nothing kept back: batch takes what is there
+            Assert.Equal(5, sims["a"].Stats.Requests);
+            return;
+        }
+        Assert.Equal(HttpStatusCode.TooManyRequests, batch.StatusCode);
+        Assert.Equal("429", await ErrorCodeAsync(batch));
+        Assert.InRange(int.Parse(batch.Headers.GetValues("retry-after").Single(), CultureInfo.InvariantCulture), 31, 60);
+        Assert.Equal(4, sims["a"].Stats.Requests); // it never reached the region
+
+        // What batch left is there for interactive.
+        using var interactive = await gateway.Client.SendAsync(Chat(WebKey, maxTokens: 200));
+        Assert.Equal(HttpStatusCode.OK, interactive.StatusCode);
+        Assert.True(ClassOf(gateway, "interactive").DemandTokensPerMinute > 0);
+        Assert.Equal(0, ClassOf(gateway, "batch").DemandTokensPerMinute); // the lowest class leaves nothing to anyone: not counted
     }
 }
