@@ -62,8 +62,8 @@ internal sealed partial class BackendStateUpdater
     /// </summary>
     public OutstandingAttempt OnAttemptStarted(BackendCandidate candidate, long estimatedTokens)
     {
-        candidate.Capacity.Charge(estimatedTokens);
-        return candidate.State.Outstanding.Begin(Now);
+        var chargedThrough = candidate.Capacity.Charge(estimatedTokens);
+        return candidate.State.Outstanding.Begin(Now) with { ChargedThrough = chargedThrough };
     }
 
     /// <summary>The backend answered the attempt (its response headers, or a fast failure such as a refused connection).</summary>
@@ -83,8 +83,8 @@ internal sealed partial class BackendStateUpdater
     /// A response's <c>x-ratelimit-remaining-tokens</c> / <c>-requests</c> (either may be absent: -1), to an attempt
     /// sent at <paramref name="sentAt"/> (UTC ticks, <see cref="OutstandingAttempt.StartedAt"/>; 0 when not known).
     /// </summary>
-    public void OnRemainingCapacity(DeploymentCapacity capacity, long remainingTokens, long remainingRequests, long sentAt = 0)
-        => capacity.Observe(remainingTokens, remainingRequests, Now, sentAt);
+    public void OnRemainingCapacity(DeploymentCapacity capacity, long remainingTokens, long remainingRequests, long sentAt = 0, long chargedThrough = 0)
+        => capacity.Observe(remainingTokens, remainingRequests, Now, sentAt, chargedThrough);
 
     /// <summary>
     /// A 429 for <paramref name="deployment"/> on <paramref name="state"/>: nothing is left of its minute, and the

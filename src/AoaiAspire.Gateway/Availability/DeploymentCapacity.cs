@@ -24,6 +24,7 @@ internal sealed class DeploymentCapacity
     private long _tokens = -1;
     private long _requests = -1;
     private long _observedAt;
+    private long _charged;
 
     // The learned token minute, guarded by _windowLock (a few integers, written once per response that carries a reading).
     private long _windowStart;
@@ -72,13 +73,20 @@ internal sealed class DeploymentCapacity
 
     /// <summary>
     /// A response's headers (either may be absent: -1) to a request sent at <paramref name="sentAt"/> (UTC ticks; 0 when
-    /// not known, which leaves the minute's estimate alone).
+    /// not known, which leaves the minute's estimate alone). The reading is as of that request's arrival: the estimates
+    /// charged for requests sent since (<paramref name="chargedThrough"/>, the running total once its own was added;
+    /// 0 when not known) come off it, so a slow answer does not hand back tokens the requests after it have taken.
     /// </summary>
-    internal void Observe(long tokens, long requests, long now, long sentAt = 0)
+    internal void Observe(long tokens, long requests, long now, long sentAt = 0, long chargedThrough = 0)
     {
         if (tokens < 0 && requests < 0)
         {
             return;
+        }
+        var reading = tokens;
+        if (tokens > 0 && chargedThrough > 0)
+        {
+            tokens = Math.Max(0, tokens - Math.Max(0, Volatile.Read(ref _charged) - chargedThrough));
         }
         Volatile.Write(ref _tokens, tokens);
         Volatile.Write(ref _requests, requests);
@@ -94,18 +102,22 @@ internal sealed class DeploymentCapacity
             {
                 return;
             }
-            if (_windowStart == 0 || tokens > _lastReading || sentAt >= _windowStart + Window)
+            if (_windowStart == 0 || reading > _lastReading || sentAt >= _windowStart + Window)
             {
                 Volatile.Write(ref _windowStart, sentAt);
             }
-            _lastReading = tokens;
+            _lastReading = reading;
             _lastReadingSentAt = sentAt;
         }
     }
 
-    /// <summary>A request is on its way: charge its estimate against what is known to be left.</summary>
-    internal void Charge(long estimatedTokens)
+    /// <summary>
+    /// A request is on its way: charge its estimate against what is known to be left. Returns the running total of
+    /// estimates charged, this one included (see <see cref="Observe"/>).
+    /// </summary>
+    internal long Charge(long estimatedTokens)
     {
+        var through = Interlocked.Add(ref _charged, Math.Max(0, estimatedTokens));
         if (Volatile.Read(ref _tokens) > 0)
         {
             Interlocked.Add(ref _tokens, -estimatedTokens);
@@ -114,6 +126,7 @@ internal sealed class DeploymentCapacity
         {
             Interlocked.Decrement(ref _requests);
         }
+        return through;
     }
 
     /// <summary>The backend throttled: nothing is left until its reset.</summary>

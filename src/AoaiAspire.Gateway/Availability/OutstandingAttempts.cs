@@ -1,7 +1,9 @@
 namespace AoaiAspire.Gateway.Availability;
 
 /// <summary>One attempt counted by <see cref="OutstandingAttempts"/>; give it back exactly once.</summary>
-internal readonly record struct OutstandingAttempt(int Slot, long StartedAt);
+/// <param name="ChargedThrough">The deployment's running total of charged estimates once this attempt's own was added
+/// (<see cref="DeploymentCapacity.Charge"/>): what was sent after it is the total now less this.</param>
+internal readonly record struct OutstandingAttempt(int Slot, long StartedAt, long ChargedThrough = 0);
 
 /// <summary>
 /// The attempts of one backend (on this replica) that have not answered yet: how many, when the oldest started,

@@ -456,7 +456,7 @@ internal sealed partial class GatewayForwarder(
             }
             // 3. React before anything reaches the caller.
             var status = (int)response.StatusCode;
-            ObserveCapacity(candidate, response, outstanding.StartedAt);
+            ObserveCapacity(candidate, response, outstanding);
             if (status == StatusCodes.Status429TooManyRequests)
             {
                 updater.OnThrottled(state, request.Route.Name, RetryAfter.Parse(response.Headers, time.GetUtcNow()));
@@ -705,11 +705,11 @@ internal sealed partial class GatewayForwarder(
         }
     }
 
-    private void ObserveCapacity(BackendCandidate candidate, HttpResponseMessage response, long sentAt)
+    private void ObserveCapacity(BackendCandidate candidate, HttpResponseMessage response, OutstandingAttempt attempt)
     {
         var tokens = ReadLong(response.Headers, "x-ratelimit-remaining-tokens");
         var requests = ReadLong(response.Headers, "x-ratelimit-remaining-requests");
-        updater.OnRemainingCapacity(candidate.Capacity, tokens, requests, sentAt);
+        updater.OnRemainingCapacity(candidate.Capacity, tokens, requests, attempt.StartedAt, attempt.ChargedThrough);
     }
 
     private static long ReadLong(HttpResponseHeaders headers, string name)

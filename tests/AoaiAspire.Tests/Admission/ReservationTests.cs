@@ -69,6 +69,21 @@ public sealed class ReservationTests
     }
 
     [Fact]
+    public void DeploymentCapacity_ReadingOfASlowAnswer_LosesWhatWasSentAfterIt()
+    {
+        var capacity = new DeploymentCapacity();
+        var t0 = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero).UtcTicks;
+        capacity.Observe(10_000, 50, now: t0, sentAt: t0);
+        var first = capacity.Charge(300); // sent; its answer takes 5 s
+        capacity.Charge(200);             // two more sent meanwhile
+        capacity.Charge(250);
+
+        // The first's reading is as of its arrival: 9,700. The 450 sent after it are not handed back.
+        capacity.Observe(9_700, 49, now: t0 + (5 * Second), sentAt: t0 + 1, chargedThrough: first);
+        Assert.Equal(9_250, capacity.RemainingTokens(t0 + (5 * Second)));
+    }
+
+    [Fact]
     public void Reserved_HoldsBatchOffABackendWhoseRemainderInteractiveWillNeed_AndShrinksWithTheMinute()
     {
         using var kit = new Kit();
