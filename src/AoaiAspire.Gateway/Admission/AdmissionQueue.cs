@@ -89,6 +89,9 @@ internal sealed partial class AdmissionQueue : IDisposable
     /// <summary>Step 1: the candidates of <paramref name="route"/> the class <paramref name="className"/> may not use (0 when none).</summary>
     public ulong Excluded(DeploymentRoute route, string? className) => _anyExclusions ? ClassOf(className).Excluded(route) : 0;
 
+    /// <inheritdoc cref="Excluded(DeploymentRoute, string?)"/>
+    public ulong Excluded(DeploymentRoute route, PriorityClass priorityClass) => _anyExclusions ? priorityClass.Excluded(route) : 0;
+
     /// <summary>
     /// Step 0, every request: its estimated tokens count toward its class's demand on the deployment, which sizes what
     /// lower classes leave of each backend's minute (<see cref="Reserved"/>). Nothing happens without a reserving class
@@ -96,11 +99,20 @@ internal sealed partial class AdmissionQueue : IDisposable
     /// </summary>
     public void RecordDemand(DeploymentRoute route, string? className, long estimatedTokens)
     {
+        if (_reserving)
+        {
+            RecordDemand(route, ClassOf(className), estimatedTokens);
+        }
+    }
+
+    /// <inheritdoc cref="RecordDemand(DeploymentRoute, string?, long)"/>
+    public void RecordDemand(DeploymentRoute route, PriorityClass priorityClass, long estimatedTokens)
+    {
         if (!_reserving || estimatedTokens <= 0)
         {
             return;
         }
-        var index = ClassOf(className).Index;
+        var index = priorityClass.Index;
         if (index == Classes.Count - 1)
         {
             return;
@@ -122,7 +134,11 @@ internal sealed partial class AdmissionQueue : IDisposable
     /// when the first held-back backend's share will have shrunk to what it has left (or, with nothing left, its reset).
     /// </remarks>
     public Reservation Reserved(DeploymentRoute route, string? className)
-        => _reserving && route.Demand is { } demand ? Reserved(route, demand, ClassOf(className).Index, Now) : default;
+        => _reserving && route.Demand is not null ? Reserved(route, ClassOf(className)) : default;
+
+    /// <inheritdoc cref="Reserved(DeploymentRoute, string?)"/>
+    public Reservation Reserved(DeploymentRoute route, PriorityClass priorityClass)
+        => _reserving && priorityClass.Index > 0 && route.Demand is { } demand ? Reserved(route, demand, priorityClass.Index, Now) : default;
 
     private Reservation Reserved(DeploymentRoute route, ClassDemand demand, int index, long now)
     {
@@ -162,6 +178,10 @@ internal sealed partial class AdmissionQueue : IDisposable
     /// <summary>Step 2: are requests of this class or a higher one waiting for this deployment? Lock-free; false at once when nothing waits.</summary>
     public bool MustWaitBehind(DeploymentRoute route, string? className)
         => Volatile.Read(ref _queued) != 0 && _deployments.TryGetValue(route.Name, out var queue) && queue.HasWaitersAtOrBefore(ClassOf(className).Index);
+
+    /// <inheritdoc cref="MustWaitBehind(DeploymentRoute, string?)"/>
+    public bool MustWaitBehind(DeploymentRoute route, PriorityClass priorityClass)
+        => Volatile.Read(ref _queued) != 0 && _deployments.TryGetValue(route.Name, out var queue) && queue.HasWaitersAtOrBefore(priorityClass.Index);
 
     /// <summary>
     /// Step 3: a waiter for the request, or null when the caller's patience (its consumer's <c>MaxQueueWait</c>, lowered by

@@ -124,20 +124,21 @@ internal sealed partial class GatewayForwarder(
         var maxAttempts = gateway.Routing.MaxAttempts == 0 ? route.Candidates.Length : Math.Min(gateway.Routing.MaxAttempts, route.Candidates.Length);
         NoBackend none = default;
         var upstreamTicks = 0L;
-        admission.RecordDemand(route, request.PriorityClass, request.EstimatedTokens);
+        var priorityClass = admission.ClassOf(request.PriorityClass); // looked up once: every admission step below takes it
+        admission.RecordDemand(route, priorityClass, request.EstimatedTokens);
         if (request.Stateful is { OwnerIndex: >= 0 } pinned)
         {
             return await ForwardToOwnerAsync(context, request, pinned, gateway).ConfigureAwait(false);
         }
         // The caller's priority class may keep it off some priority groups; a request that may wait joins those of its
         // class (or a higher one) already waiting for this deployment instead of overtaking them (Admission/AdmissionQueue.cs).
-        var excluded = admission.Excluded(route, request.PriorityClass);
+        var excluded = admission.Excluded(route, priorityClass);
         var mayWait = request.MaxQueueWait > TimeSpan.Zero && request.Stateful is null;
         WaitingRequest? waiting = null;
         var lastRound = false;
         try
         {
-            if (mayWait && admission.MustWaitBehind(route, request.PriorityClass)
+            if (mayWait && admission.MustWaitBehind(route, priorityClass)
                 && (waiting = admission.CreateWaiter(context, route, request.Consumer, request.PriorityClass, request.MaxQueueWait, request.EstimatedTokens)) is not null
                 && admission.TryEnqueue(waiting, context, none: null))
             {
@@ -155,7 +156,7 @@ internal sealed partial class GatewayForwarder(
             {
                 var tried = excluded;
                 // What lower classes must leave for higher ones changes with time and traffic: looked at again each round.
-                var reserved = admission.Reserved(route, request.PriorityClass);
+                var reserved = admission.Reserved(route, priorityClass);
                 for (var attempt = 1; attempt <= maxAttempts; attempt++)
                 {
                     // 1. Select.

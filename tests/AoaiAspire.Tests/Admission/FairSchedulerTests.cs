@@ -298,8 +298,9 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
         var route = kit.Route;
         var withoutExclusions = new Kit(new AdmissionOptions { MaxQueueWait = TimeSpan.FromSeconds(30), Classes = { ["interactive"] = new() { Order = 0 } } });
         ulong sink = 0;
-        void OneRequest(AdmissionQueue queue, string priorityClass)
+        void OneRequest(AdmissionQueue queue, string className)
         {
+            var priorityClass = queue.ClassOf(className); // as the forwarder does: once per request
             queue.RecordDemand(route, priorityClass, 300);
             sink += queue.Excluded(route, priorityClass);
             sink += queue.MustWaitBehind(route, priorityClass) ? 1UL : 0;
