@@ -94,18 +94,9 @@ internal sealed partial class AdmissionQueue : IDisposable
 
     /// <summary>
     /// Step 0, every request: its estimated tokens count toward its class's demand on the deployment, which sizes what
-    /// lower classes leave of each backend's minute (<see cref="Reserved"/>). Nothing happens without a reserving class
+    /// lower classes leave of each backend's minute (<see cref="Reserved(DeploymentRoute, PriorityClass)"/>). Nothing happens without a reserving class
     /// above a lower one, or for the lowest class.
     /// </summary>
-    public void RecordDemand(DeploymentRoute route, string? className, long estimatedTokens)
-    {
-        if (_reserving)
-        {
-            RecordDemand(route, ClassOf(className), estimatedTokens);
-        }
-    }
-
-    /// <inheritdoc cref="RecordDemand(DeploymentRoute, string?, long)"/>
     public void RecordDemand(DeploymentRoute route, PriorityClass priorityClass, long estimatedTokens)
     {
         if (!_reserving || estimatedTokens <= 0)
@@ -122,7 +113,7 @@ internal sealed partial class AdmissionQueue : IDisposable
     }
 
     /// <summary>
-    /// Step 1b, each round of attempts: the candidates the class <paramref name="className"/> must leave alone for now,
+    /// Step 1b, each round of attempts: the candidates the class <paramref name="priorityClass"/> must leave alone for now,
     /// because what they have left of their current token minute (<see cref="DeploymentCapacity.RemainingTokens"/>) is
     /// below what the classes above it will need until it ends: their demand per second (<see cref="ClassDemand"/>),
     /// each times its <c>ReserveFactor</c>, times the time left in that backend's minute, shared evenly by the backends.
@@ -133,15 +124,17 @@ internal sealed partial class AdmissionQueue : IDisposable
     /// left: nothing is wasted when the higher classes ask for less than was kept. <see cref="Reservation.Until"/> is
     /// when the first held-back backend's share will have shrunk to what it has left (or, with nothing left, its reset).
     /// </remarks>
-    public Reservation Reserved(DeploymentRoute route, string? className)
-        => _reserving && route.Demand is not null ? Reserved(route, ClassOf(className)) : default;
-
-    /// <inheritdoc cref="Reserved(DeploymentRoute, string?)"/>
     public Reservation Reserved(DeploymentRoute route, PriorityClass priorityClass)
-        => _reserving && priorityClass.Index > 0 && route.Demand is { } demand ? Reserved(route, demand, priorityClass.Index, Now) : default;
+        => _reserving && priorityClass.Index > 0 && route.Demand is not null ? Reserved(route, priorityClass, Now) : default;
 
-    private Reservation Reserved(DeploymentRoute route, ClassDemand demand, int index, long now)
+    /// <summary>The same at <paramref name="now"/> (dispatch, which has read the clock already).</summary>
+    internal Reservation Reserved(DeploymentRoute route, PriorityClass priorityClass, long now)
     {
+        var index = priorityClass.Index;
+        if (!_reserving || index == 0 || route.Demand is not { } demand)
+        {
+            return default;
+        }
         double above = 0;
         for (var i = 0; i < index; i++)
         {
@@ -378,10 +371,6 @@ internal sealed partial class AdmissionQueue : IDisposable
         Interlocked.Add(ref _queued, delta);
         Interlocked.Add(ref _queuedPerClass[priorityClass.Index], delta);
     }
-
-    /// <summary>The candidates the class at <paramref name="index"/> must leave for higher classes now (dispatch).</summary>
-    internal Reservation ReservedFor(DeploymentRoute route, int index, long now)
-        => _reserving && index > 0 && route.Demand is { } demand ? Reserved(route, demand, index, now) : default;
 
     /// <summary>
     /// Is a candidate of <paramref name="route"/> outside <paramref name="excluded"/> and <paramref name="reserved"/>

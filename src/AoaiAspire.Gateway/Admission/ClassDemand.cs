@@ -3,7 +3,7 @@ namespace AoaiAspire.Gateway.Admission;
 /// <summary>
 /// What each priority class has asked of one logical deployment on this replica lately: estimated tokens per second
 /// over the last minute, counted at arrival (served or not). The admission queue keeps that much of each backend's
-/// minute back from lower classes (<see cref="AdmissionQueue.Reserved"/>).
+/// minute back from lower classes (<see cref="AdmissionQueue.Reserved(Configuration.DeploymentRoute, PriorityClass)"/>).
 /// </summary>
 /// <remarks>
 /// Lock-free and allocation-free after construction: per class, a ring of <see cref="Slots"/> ten-second buckets, each

@@ -126,7 +126,7 @@ internal sealed class DeploymentQueue : IDisposable
                 var classes = _owner.Classes;
                 for (var i = 0; i < classes.Count; i++)
                 {
-                    if (_scheduler.CountOf(i) > 0 && AdmissionQueue.AnyAvailable(route, classes[i].Excluded(route), now, ref soonest, _owner.ReservedFor(route, i, now)))
+                    if (_scheduler.CountOf(i) > 0 && AdmissionQueue.AnyAvailable(route, classes[i].Excluded(route), now, ref soonest, _owner.Reserved(route, classes[i], now)))
                     {
                         servable |= 1UL << i;
                     }

@@ -145,67 +145,10 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
 
     // ---- dispatch on a fake clock ----
 
-    private sealed class Kit : IDisposable
-    {
-        public Kit(AdmissionOptions? options = null)
-        {
-            Clock = TestClock.Create();
-            var configuration = new ConfigurationBuilder()
-                .AddInMemoryCollection(GatewayTestHost.Backends(("ptu", new Uri("http://ptu.invalid/"), "k", 1), ("paygo", new Uri("http://paygo.invalid/"), "k", 2)))
-                .Build();
-            Registry = new BackendRegistry(configuration, NullLogger<BackendRegistry>.Instance);
-            Updater = new BackendStateUpdater(Clock, new HealthProbe.FixedOptionsMonitor<GatewayOptions>(new GatewayOptions()), NullLogger<BackendStateUpdater>.Instance);
-            _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-            var admission = options ?? new AdmissionOptions { MaxQueueWait = TimeSpan.FromSeconds(30), WakeJitter = TimeSpan.FromMilliseconds(50) };
-            if (admission.Classes.Count == 0)
-            {
-                admission.Classes["interactive"] = new PriorityClassOptions { Order = 0 };
-                admission.Classes["batch"] = new PriorityClassOptions { Order = 1, ExcludedPriorityGroups = [1] };
-            }
-            Queue = new AdmissionQueue(Microsoft.Extensions.Options.Options.Create(admission), Registry, Updater,
-                new AdmissionMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), Clock, NullLogger<AdmissionQueue>.Instance, new Random(5));
-            Route = Registry.Catalog.Routes["chat"];
-        }
-
-        private readonly ServiceProvider _services;
-        public System.Diagnostics.Metrics.IMeterFactory Meters => _services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
-        public FakeTimeProvider Clock { get; }
-        public BackendRegistry Registry { get; }
-        public BackendStateUpdater Updater { get; }
-        public AdmissionQueue Queue { get; }
-        public DeploymentRoute Route { get; }
-        public long Now => Clock.GetUtcNow().UtcTicks;
-
-        /// <summary>Every candidate throttled for <paramref name="wait"/>; the answer the selector would give.</summary>
-        public NoBackend ThrottleAll(TimeSpan wait)
-        {
-            foreach (var candidate in Route.Candidates)
-            {
-                Updater.OnThrottled(candidate.State, "chat", wait);
-            }
-            return new NoBackend(true, Now + wait.Ticks);
-        }
-
-        public WaitingRequest Wait(string consumer, string priorityClass, NoBackend none, CancellationToken aborted = default)
-        {
-            var context = new DefaultHttpContext { RequestAborted = aborted };
-            var waiter = Queue.CreateWaiter(context, Route, consumer, priorityClass, TimeSpan.FromSeconds(30), 1000)!;
-            Assert.True(Queue.TryEnqueue(waiter, context, none));
-            return waiter;
-        }
-
-        public void Dispose()
-        {
-            Queue.Dispose();
-            Registry.Dispose();
-            _services.Dispose();
-        }
-    }
-
     [Fact]
     public async Task Pump_ThrottleEnds_GrantsOneAtATimeAfterTheJitter()
     {
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         var none = kit.ThrottleAll(TimeSpan.FromSeconds(2));
         var a = kit.Wait("a", "interactive", none);
         var b = kit.Wait("b", "interactive", none);
@@ -226,7 +169,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public async Task Selected_WithDispatchHold_NextGoesWhenAnsweredOrWhenTheHoldEnds()
     {
-        using var kit = new Kit(new AdmissionOptions { MaxQueueWait = TimeSpan.FromSeconds(30), WakeJitter = TimeSpan.Zero, DispatchHold = TimeSpan.FromMilliseconds(200) });
+        using var kit = new AdmissionKit(new AdmissionOptions { MaxQueueWait = TimeSpan.FromSeconds(30), WakeJitter = TimeSpan.Zero, DispatchHold = TimeSpan.FromMilliseconds(200) });
         var none = kit.ThrottleAll(TimeSpan.FromSeconds(1));
         var a = kit.Wait("a", "interactive", none);
         var b = kit.Wait("b", "interactive", none);
@@ -249,7 +192,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public void Pump_TwoBatchConsumersWaiting_AreDispatchedInTurn()
     {
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         var none = kit.ThrottleAll(TimeSpan.FromSeconds(1));
         var waiting = new List<WaitingRequest>();
         for (var i = 0; i < 4; i++)
@@ -276,7 +219,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public async Task Pump_BatchExcludedFromGroup1_WaitsWhileOnlyThePtuIsFree()
     {
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         var paygo = kit.Route.Candidates.Single(c => c.Backend.Priority == 2);
         var ptu = kit.Route.Candidates.Single(c => c.Backend.Priority == 1);
         kit.Updater.OnThrottled(paygo.State, "chat", TimeSpan.FromSeconds(3));
@@ -294,9 +237,9 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     {
         // What a request that never waits pays for the queue: its class's exclusions, the "anyone waiting ahead?" read,
         // and the completion signal (README "Admission", "What it costs a request that does not wait").
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         var route = kit.Route;
-        var withoutExclusions = new Kit(new AdmissionOptions { MaxQueueWait = TimeSpan.FromSeconds(30), Classes = { ["interactive"] = new() { Order = 0 } } });
+        var withoutExclusions = new AdmissionKit(new AdmissionOptions { MaxQueueWait = TimeSpan.FromSeconds(30), Classes = { ["interactive"] = new() { Order = 0 } } });
         ulong sink = 0;
         void OneRequest(AdmissionQueue queue, string className)
         {
@@ -347,7 +290,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public void TryEnqueue_ThrottleEndsAfterPatience_IsRefused()
     {
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         var none = kit.ThrottleAll(TimeSpan.FromSeconds(31));
         var context = new DefaultHttpContext();
         var waiter = kit.Queue.CreateWaiter(context, kit.Route, "a", null, TimeSpan.FromSeconds(30), 1000)!;
@@ -359,7 +302,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public void CreateWaiter_HeaderLowersPatienceButNeverRaisesIt()
     {
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         var lowered = new DefaultHttpContext();
         lowered.Request.Headers[AdmissionQueue.MaxWaitHeader] = "500";
         var raised = new DefaultHttpContext();
@@ -375,7 +318,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public async Task Patience_RunsOut_TimedOutAndOutOfTheQueue()
     {
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         var none = kit.ThrottleAll(TimeSpan.FromSeconds(10));
         var context = new DefaultHttpContext();
         context.Request.Headers[AdmissionQueue.MaxWaitHeader] = "10000";
@@ -394,7 +337,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public async Task CallerLeaves_OutOfTheQueueAtOnce()
     {
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         using var aborted = new CancellationTokenSource();
         var waiter = kit.Wait("a", null!, kit.ThrottleAll(TimeSpan.FromSeconds(5)), aborted.Token);
         Assert.Equal(1, kit.Queue.Queued);
@@ -408,7 +351,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public async Task Metrics_QueueLengthPerClassAndWaitTimeWithOutcome()
     {
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         using var length = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<int>(kit.Meters, AoaiAspire.Gateway.Telemetry.TelemetryNames.Meter, AoaiAspire.Gateway.Telemetry.TelemetryNames.AdmissionQueueLength);
         using var waits = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<double>(kit.Meters, AoaiAspire.Gateway.Telemetry.TelemetryNames.Meter, AoaiAspire.Gateway.Telemetry.TelemetryNames.AdmissionWait);
         var none = kit.ThrottleAll(TimeSpan.FromSeconds(2));
@@ -434,7 +377,7 @@ public sealed class FairSchedulerTests(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public async Task Stop_AnswersEveryWaiterShuttingDown()
     {
-        using var kit = new Kit();
+        using var kit = new AdmissionKit();
         var none = kit.ThrottleAll(TimeSpan.FromSeconds(5));
         var a = kit.Wait("a", "interactive", none);
         var b = kit.Wait("b", "batch", none);

@@ -86,7 +86,7 @@ public sealed class ReservationTests
     [Fact]
     public void Reserved_HoldsBatchOffABackendWhoseRemainderInteractiveWillNeed_AndShrinksWithTheMinute()
     {
-        using var kit = new Kit();
+        using var kit = Kit();
         var t0 = kit.Now;
         var (ptu, paygo) = (kit.Route.Candidates[0], kit.Route.Candidates[1]);
         // Both backends read in the same minute, opened now: ptu has 1,000 tokens left, paygo 100,000.
@@ -94,17 +94,17 @@ public sealed class ReservationTests
         kit.Updater.OnRemainingCapacity(paygo.Capacity, 100_000, 100, sentAt: t0);
 
         // Without interactive demand nothing is kept back.
-        Assert.Equal(default, kit.Queue.Reserved(kit.Route, "batch"));
+        Assert.Equal(default, kit.Queue.Reserved(kit.Route, kit.Queue.ClassOf("batch")));
 
         // Interactive asks for 100 tokens a second (1,000 in its first 10 s): with factor 1.25 and two backends, each
         // keeps 62.5 tokens a second of what is left in its minute. ptu's 1,000 cover 16 s, 50 s remain: batch stays off it.
-        kit.Queue.RecordDemand(kit.Route, "interactive", 1000);
+        kit.Queue.RecordDemand(kit.Route, kit.Queue.ClassOf("interactive"), 1000);
         kit.Clock.Advance(TimeSpan.FromSeconds(10));
-        var reserved = kit.Queue.Reserved(kit.Route, "batch");
+        var reserved = kit.Queue.Reserved(kit.Route, kit.Queue.ClassOf("batch"));
         Assert.Equal(1UL << 0, reserved.Mask);
         // 60 s - 1,000 / 62.5 s: from then on what ptu has left is not needed.
         Assert.InRange(reserved.Until, t0 + (44 * Second) - TimeSpan.TicksPerMillisecond, t0 + (44 * Second) + TimeSpan.TicksPerMillisecond);
-        Assert.Equal(default, kit.Queue.Reserved(kit.Route, "interactive")); // the first class leaves nothing to anyone
+        Assert.Equal(default, kit.Queue.Reserved(kit.Route, kit.Queue.ClassOf("interactive"))); // the first class leaves nothing to anyone
 
         // Selection passes over ptu for batch; with paygo throttled past that time, batch hears "throttled until the
         // reservation ends" (a 429 with that Retry-After, or a wait in the queue).
@@ -117,12 +117,12 @@ public sealed class ReservationTests
 
         // The dispatcher sees the same: batch cannot go yet, and knows when it may.
         var soonest = long.MaxValue;
-        Assert.False(AdmissionQueue.AnyAvailable(kit.Route, 0, kit.Now, ref soonest, kit.Queue.ReservedFor(kit.Route, 1, kit.Now)));
+        Assert.False(AdmissionQueue.AnyAvailable(kit.Route, 0, kit.Now, ref soonest, kit.Queue.Reserved(kit.Route, kit.Queue.ClassOf("batch"), kit.Now)));
         Assert.Equal(reserved.Until, soonest);
 
         // Near the minute's end (45 s in), interactive's share of the rest fits in what ptu has: batch may have it.
         kit.Clock.Advance(TimeSpan.FromSeconds(35));
-        Assert.Equal(0UL, kit.Queue.Reserved(kit.Route, "batch").Mask & 1);
+        Assert.Equal(0UL, kit.Queue.Reserved(kit.Route, kit.Queue.ClassOf("batch")).Mask & 1);
     }
 
     [Fact]
@@ -131,23 +131,23 @@ public sealed class ReservationTests
         var options = new AdmissionOptions { MaxQueueWait = TimeSpan.FromSeconds(30) };
         options.Classes["interactive"] = new PriorityClassOptions { Order = 0, ReserveFactor = 0 };
         options.Classes["batch"] = new PriorityClassOptions { Order = 1 };
-        using (var off = new Kit(options))
+        using (var off = new AdmissionKit(options))
         {
             off.Updater.OnRemainingCapacity(off.Route.Candidates[0].Capacity, 10, 100, sentAt: off.Now);
-            off.Queue.RecordDemand(off.Route, "interactive", 1_000_000);
+            off.Queue.RecordDemand(off.Route, off.Queue.ClassOf("interactive"), 1_000_000);
             off.Clock.Advance(TimeSpan.FromSeconds(10));
-            Assert.Equal(default, off.Queue.Reserved(off.Route, "batch"));
+            Assert.Equal(default, off.Queue.Reserved(off.Route, off.Queue.ClassOf("batch")));
             Assert.Null(off.Route.Demand); // nothing is even counted
         }
 
-        using var kit = new Kit();
-        kit.Queue.RecordDemand(kit.Route, "interactive", 1_000_000);
+        using var kit = Kit();
+        kit.Queue.RecordDemand(kit.Route, kit.Queue.ClassOf("interactive"), 1_000_000);
         kit.Clock.Advance(TimeSpan.FromSeconds(10));
         // No backend has said what it has left: nothing to keep back from.
-        Assert.Equal(default, kit.Queue.Reserved(kit.Route, "batch"));
+        Assert.Equal(default, kit.Queue.Reserved(kit.Route, kit.Queue.ClassOf("batch")));
         // A reading without the time its request was sent opens no minute either.
         kit.Updater.OnRemainingCapacity(kit.Route.Candidates[0].Capacity, 10, 100);
-        Assert.Equal(default, kit.Queue.Reserved(kit.Route, "batch"));
+        Assert.Equal(default, kit.Queue.Reserved(kit.Route, kit.Queue.ClassOf("batch")));
     }
 
     [Fact]
@@ -161,39 +161,10 @@ public sealed class ReservationTests
         Assert.Contains(failures, f => f.Contains("Gateway:Admission:Classes:interactive:ReserveFactor", StringComparison.Ordinal));
     }
 
-    private sealed class Kit : IDisposable
+    /// <summary>The two built-in classes, with no group kept off: the reservation alone decides.</summary>
+    private static AdmissionKit Kit() => new(new AdmissionOptions
     {
-        private readonly ServiceProvider _services;
-
-        public Kit(AdmissionOptions? options = null)
-        {
-            Clock = TestClock.Create();
-            var configuration = new ConfigurationBuilder()
-                .AddInMemoryCollection(GatewayTestHost.Backends(("ptu", new Uri("http://ptu.invalid/"), "k", 1), ("paygo", new Uri("http://paygo.invalid/"), "k", 2)))
-                .Build();
-            Registry = new BackendRegistry(configuration, NullLogger<BackendRegistry>.Instance);
-            Updater = new BackendStateUpdater(Clock, new HealthProbe.FixedOptionsMonitor<GatewayOptions>(new GatewayOptions()), NullLogger<BackendStateUpdater>.Instance);
-            _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-            var admission = options ?? new AdmissionOptions { MaxQueueWait = TimeSpan.FromSeconds(30) };
-            Queue = new AdmissionQueue(Microsoft.Extensions.Options.Options.Create(admission), Registry, Updater,
-                new AdmissionMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), Clock, NullLogger<AdmissionQueue>.Instance, new Random(5));
-            Route = Registry.Catalog.Routes["chat"];
-            Selector = new BackendSelector(new WeightedPolicy(new Random(1)));
-        }
-
-        public FakeTimeProvider Clock { get; }
-        public BackendRegistry Registry { get; }
-        public BackendStateUpdater Updater { get; }
-        public AdmissionQueue Queue { get; }
-        public DeploymentRoute Route { get; }
-        public BackendSelector Selector { get; }
-        public long Now => Clock.GetUtcNow().UtcTicks;
-
-        public void Dispose()
-        {
-            Queue.Dispose();
-            Registry.Dispose();
-            _services.Dispose();
-        }
-    }
+        MaxQueueWait = TimeSpan.FromSeconds(30),
+        Classes = { ["interactive"] = new() { Order = 0 }, ["batch"] = new() { Order = 1 } },
+    });
 }
